@@ -1,0 +1,374 @@
+"""Section-aware chunking of cleaned documents into passages.
+
+A document is split into articles (a newspaper page holds several), each article into
+sections by its headings (一、 / （一） / 一要 / 一是 / 第一, and runs of parallel lead
+sentences such as 更加… / 突出…), and each section into passages of about `target_chars`
+characters, cut at sentence ends with a small overlap. Every passage is a slice of the
+cleaned document text, so its offsets are exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import permutations
+
+from embeddings.text import CLOSERS, TERMINAL, Block, CleanDocument, is_prose, normalize
+
+CHUNKER_VERSION = "1"
+
+_NUM = "一二三四五六七八九十"
+_NUM_VALUE = {c: i + 1 for i, c in enumerate(_NUM)}
+# (kind, pattern) in no particular order: nesting comes from the order of appearance.
+_HEADINGS: list[tuple[str, re.Pattern[str]]] = [
+    ("、", re.compile(rf"[{_NUM}]{{1,3}}、")),
+    ("（）", re.compile(rf"[（(][{_NUM}]{{1,3}}[)）]")),
+    ("要", re.compile(rf"[{_NUM}]{{1,3}}要(?![求素点务闻])")),
+    ("是", re.compile(rf"[{_NUM}]{{1,3}}是")),
+    ("第", re.compile(rf"第[{_NUM}]{{1,3}}(?=[，、,：:是]|部分|方面)")),
+]
+# Where a heading may start inside a paragraph: after a sentence end or a colon.
+_INLINE_START = re.compile(rf"(?<=[{re.escape(TERMINAL)}：:])[{re.escape(CLOSERS)}]*")
+_NEWS_LEAD = re.compile(r"^(本报讯|本報訊|新华社|新華社|本报记者|本報記者|【\w+】|（记者|（記者)")
+# Words commentaries typically open with; a weak hint of an article start on a page.
+_OPENER = re.compile(r"^(近段时间|近段時間|近日|近期|日前|今年以来|今年以來|党的二十大|黨的二十大)")
+_BYLINE = re.compile(
+    r"(记者|記者|书记|書記|部长|部長|市长|市長|秘书长|秘書長|主任|评论员|評論員|中心组|中心組|委员|委員)"
+)
+_SENTENCE = re.compile(
+    rf"[^{re.escape(TERMINAL)}\n]+(?:[{re.escape(TERMINAL)}]+[{re.escape(CLOSERS)}]*|\n|$)"
+)
+_LABEL_END = re.compile(r"[。，,；;：:！？!?\n]")
+PAGE_HEADLINES = "版面标题"
+
+
+@dataclass(frozen=True)
+class ChunkerConfig:
+    target_chars: int = 300
+    overlap_sentences: int = 1
+    min_chars: int = 80
+
+
+@dataclass(frozen=True)
+class Passage:
+    passage_id: str
+    doc_id: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class _Article:
+    blocks: list[Block]
+    title: str = ""
+    headlines: list[Block] = field(default_factory=list)
+
+
+def _number(s: str) -> int:
+    digits = [c for c in s if c in _NUM_VALUE]
+    if len(digits) == 1:
+        return _NUM_VALUE[digits[0]]
+    if len(digits) == 2 and digits[0] == "十":
+        return 10 + _NUM_VALUE[digits[1]]
+    if len(digits) == 2 and digits[1] == "十":
+        return _NUM_VALUE[digits[0]] * 10
+    return 10 * _NUM_VALUE.get(digits[0], 0) + _NUM_VALUE.get(digits[-1], 0)
+
+
+def _label(text: str, at: int) -> str:
+    m = _LABEL_END.search(text, at)
+    end = m.start() if m else len(text)
+    label = text[at:end].strip()
+    return label if len(label) <= 24 else label[:23] + "…"
+
+
+def _heading_at(text: str, at: int) -> tuple[str, int] | None:
+    for kind, pattern in _HEADINGS:
+        m = pattern.match(text, at)
+        if m:
+            return kind, _number(m.group(0))
+    return None
+
+
+def _first_sentence(text: str) -> str:
+    m = _SENTENCE.match(text)
+    return m.group(0) if m else text
+
+
+def _parallel_leads(blocks: list[Block]) -> set[int]:
+    """Indexes of blocks that open with a short lead sentence shared in form with ≥2 others.
+
+    Commentaries mark their sections with parallel lead sentences rather than numbers
+    (更加忠诚地… / 更深层次地… / 更加坚定地…, or 要强化责任落实。 要强化示范引领。).
+    """
+    candidates: dict[str, list[int]] = {}
+    for i, b in enumerate(blocks):
+        first = _first_sentence(b.text)
+        if not is_prose(b.text) or len(first) > 32 or len(first) == len(b.text.strip()):
+            continue
+        if re.search(r"(指出|强调|強調|表示|认为|認為|要求)[，,：:]", first[:8]):
+            continue
+        candidates.setdefault(b.text[0], []).append(i)
+    leads: set[int] = set()
+    for members in candidates.values():
+        if len(members) >= 3 and members[-1] - members[0] <= len(members) + 1:
+            leads.update(members)
+    return leads
+
+
+def _section_bounds(article: _Article, text: str) -> list[tuple[int, list[str]]]:
+    """Where each section of an article starts, with its heading path.
+
+    Numbering must run 1, 2, 3 per kind of heading (a restart at 1 opens a new list); the
+    kinds nest in their order of appearance. A list found inside a paragraph (…。一是…。二是…)
+    ends with that paragraph.
+    """
+    leads = _parallel_leads(article.blocks)
+    bounds: list[tuple[int, list[str]]] = [(article.blocks[0].start, [])]
+    stack: list[tuple[str, int, str, bool]] = []  # kind, number, label, inline
+    for i, b in enumerate(article.blocks):
+        found: list[tuple[int, str, int]] = []
+        if i in leads:
+            found.append((b.start, "lead:" + b.text[0], 0))
+        else:
+            starts = [b.start] + [b.start + m.end() for m in _INLINE_START.finditer(b.text)]
+            for at in starts:
+                h = _heading_at(text, at) if at < b.end else None
+                if h:
+                    found.append((at, *h))
+        if stack and stack[-1][3]:
+            while stack and stack[-1][3]:
+                stack.pop()
+            if not found or found[0][0] != b.start:
+                bounds.append((b.start, [e[2] for e in stack]))
+        for at, kind, number in found:
+            kinds = [e[0] for e in stack]
+            if kind in kinds:
+                j = kinds.index(kind)
+                if not (kind.startswith("lead:") or number in (stack[j][1] + 1, 1)):
+                    continue
+                del stack[j:]
+            elif number not in (0, 1):
+                continue
+            stack.append((kind, number, _label(text, at), at != b.start))
+            bounds.append((at, [e[2] for e in stack]))
+    return bounds
+
+
+def _bigrams(text: str) -> Counter[str]:
+    t = re.sub(r"[^\u4e00-\u9fff]", "", normalize(text))
+    return Counter(t[i : i + 2] for i in range(len(t) - 1))
+
+
+def _cosine(a: Counter[str], b: Counter[str], idf: dict[str, float]) -> float:
+    dot = sum(a[g] * b[g] * idf.get(g, 1.0) ** 2 for g in a.keys() & b.keys())
+    na = math.sqrt(sum((v * idf.get(g, 1.0)) ** 2 for g, v in a.items()))
+    nb = math.sqrt(sum((v * idf.get(g, 1.0)) ** 2 for g, v in b.items()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def _is_headline_block(b: Block) -> bool:
+    return not is_prose(b.text) and len(b.text) <= 60
+
+
+def _split_page(doc: CleanDocument) -> list[_Article]:
+    """Separate the articles of a newspaper page; other documents are one article.
+
+    A page is recognised by OCR column widths and a trailing run of headline and byline
+    blocks. It prints one headline per article, so the number of articles is known: cut at
+    news leads (本报讯) and column-width changes first, then where the wording changes most.
+    """
+    blocks = [b for b in doc.blocks if b.text != doc.title]
+    tail = len(blocks)
+    while tail > 0 and _is_headline_block(blocks[tail - 1]):
+        tail -= 1
+    body, headlines = blocks[:tail], blocks[tail:]
+    wrapped = sum(1 for b in body if b.width) >= max(3, len(body) // 2)
+    if not wrapped or len(headlines) < 2 or len(body) < 4:
+        return [_Article(blocks, doc.title)]
+    titles = [h for h in headlines if not _BYLINE.search(h.text)]
+    wanted = max(len(titles) - _kickers(headlines), 1)
+    leads = _parallel_leads(body)
+    cuts: set[int] = set()
+    for i in range(1, len(body)):
+        prev, cur = body[i - 1], body[i]
+        if _NEWS_LEAD.match(cur.text) or _width_changes(prev, cur) and i - 1 not in leads:
+            cuts.add(i)
+    blocked = {i for i in range(1, len(body)) if i in leads or _continues(body[i].text)}
+    grams = [_bigrams(b.text) for b in body]
+    df = Counter(g for c in grams for g in c)
+    idf = {g: math.log(len(body) / n) + 1 for g, n in df.items()}
+    scored = []
+    for i in range(1, len(body)):
+        if i in cuts or i in blocked or any(abs(i - c) < 2 for c in cuts | {0, len(body)}):
+            continue
+        left = sum((grams[j] for j in range(max(0, i - 2), i)), Counter())
+        right = sum((grams[j] for j in range(i, min(len(body), i + 2))), Counter())
+        opener = 0.1 if _OPENER.match(body[i].text) else 0.0
+        scored.append((_cosine(left, right, idf) - opener, i))
+    for _, i in sorted(scored):
+        if len(cuts) + 1 >= wanted:
+            break
+        if all(abs(i - c) >= 2 for c in cuts):
+            cuts.add(i)
+    bounds = [0, *sorted(cuts), len(body)]
+    articles = [_Article(body[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    _assign_headlines(articles, headlines)
+    articles.append(_Article(headlines, PAGE_HEADLINES))
+    return articles
+
+
+def _width_changes(a: Block, b: Block) -> bool:
+    """A different column width: the OCR moved on to another article's column."""
+    return bool(a.width and b.width) and abs(a.width - b.width) / max(a.width, b.width) >= 0.12
+
+
+def _kickers(headlines: list[Block]) -> int:
+    """Headlines that lead into the next one (…时强调 / …指出) rather than stand alone."""
+    return sum(1 for h in headlines[:-1] if re.search(r"(强调|強調|指出|表示)$", h.text))
+
+
+def _continues(text: str) -> bool:
+    """A paragraph that cannot open an article: it goes on with a numbered item."""
+    h = _heading_at(text, 0)
+    return h is not None and h[1] > 1
+
+
+def _assign_headlines(articles: list[_Article], headlines: list[Block]) -> None:
+    """Give each article the page headline that shares most wording with it."""
+    units: list[list[Block]] = []
+    for h in headlines:
+        if _BYLINE.search(h.text) and units:
+            continue  # a byline belongs to the headline before it
+        if units and re.search(r"(强调|強調|指出|表示)$", units[-1][-1].text):
+            units[-1].append(h)
+        else:
+            units.append([h])
+    grams = [_bigrams("".join(b.text for b in a.blocks)) for a in articles]
+    df = Counter(g for c in grams for g in c)
+    idf = {g: math.log(len(articles) / n) + 1 for g, n in df.items()}
+    score = [[_cosine(_bigrams(" ".join(b.text for b in u)), g, idf) for g in grams] for u in units]
+    if len(units) <= 8 and len(articles) <= len(units):
+        best = max(
+            permutations(range(len(units)), len(articles)),
+            key=lambda p: sum(score[u][a] for a, u in enumerate(p)),
+        )
+        pairs = list(enumerate(best))
+    else:
+        pairs = [
+            (a, max(range(len(units)), key=lambda u: score[u][a])) for a in range(len(articles))
+        ]
+    for a, u in pairs:
+        articles[a].title = " ".join(b.text for b in units[u])
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    for m in _SENTENCE.finditer(text, start, end):
+        s, e = m.start(), m.end()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            spans.append((s, e))
+    return spans
+
+
+def _pack(sentences: list[tuple[int, int]], config: ChunkerConfig) -> list[tuple[int, int]]:
+    """Greedy packing of sentences into chunks of about the target size, with overlap."""
+    if not sentences:
+        return []
+    total = sentences[-1][1] - sentences[0][0]
+    if total <= config.target_chars * 1.3:
+        return [(sentences[0][0], sentences[-1][1])]
+    chunks: list[tuple[int, int]] = []
+    i = 0
+    while i < len(sentences):
+        j = i
+        while (
+            j + 1 < len(sentences) and sentences[j + 1][1] - sentences[i][0] <= config.target_chars
+        ):
+            j += 1
+        chunks.append((sentences[i][0], sentences[j][1]))
+        if j + 1 >= len(sentences):
+            break
+        back = config.overlap_sentences
+        nxt = j + 1
+        while (
+            back
+            and nxt - 1 > i
+            and sentences[nxt - 1][1] - sentences[nxt - 1][0] <= config.target_chars // 3
+        ):
+            nxt -= 1
+            back -= 1
+        i = nxt
+    return chunks
+
+
+def _join_path(a: list[str], b: list[str], small_a: bool, small_b: bool) -> list[str]:
+    """Section path of two merged chunks: the deeper one when the small one is its heading."""
+    if small_a and a == b[: len(a)]:
+        return b
+    if small_b and b == a[: len(b)]:
+        return a
+    common = []
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return common
+
+
+def _article_chunks(
+    article: _Article, text: str, config: ChunkerConfig
+) -> list[tuple[int, int, list[str]]]:
+    if not article.blocks:
+        return []
+    begin, finish = article.blocks[0].start, article.blocks[-1].end
+    if article.title == PAGE_HEADLINES:
+        return [(begin, finish, [PAGE_HEADLINES])]
+    bounds = _section_bounds(article, text)
+    chunks: list[tuple[int, int, list[str]]] = []
+    for (s, p), (e, _) in zip(bounds, bounds[1:] + [(finish, [])], strict=False):
+        for cs, ce in _pack(_sentences(text, s, e), config):
+            chunks.append((cs, ce, p))
+    merged: list[tuple[int, int, list[str]]] = []
+    for cs, ce, p in chunks:
+        if merged:
+            ps, pe, pp = merged[-1]
+            small_prev = pe - ps < config.min_chars
+            small_cur = ce - cs < config.min_chars and ce > pe
+            if (small_prev or small_cur) and ce - ps <= config.target_chars * 1.5:
+                merged[-1] = (ps, max(pe, ce), _join_path(pp, p, small_prev, small_cur))
+                continue
+        merged.append((cs, ce, p))
+    return merged
+
+
+def passage_id(doc_id: str, text: str, occurrence: int = 0) -> str:
+    """Content-derived id: the same text in the same document keeps its id across runs."""
+    key = f"{doc_id}\x00{occurrence}\x00{text}".encode()
+    return hashlib.sha1(key).hexdigest()[:16]
+
+
+def chunk(doc_id: str, doc: CleanDocument, config: ChunkerConfig | None = None) -> list[Passage]:
+    """Passages of a cleaned document, each with its heading path and exact offsets."""
+    config = config or ChunkerConfig()
+    fallback_title = doc.title or (_label(doc.text, 0) if doc.text else doc_id)
+    passages: list[Passage] = []
+    seen: Counter[str] = Counter()
+    for article in _split_page(doc):
+        title = article.title or fallback_title
+        for s, e, path in _article_chunks(article, doc.text, config):
+            body = doc.text[s:e]
+            pid = passage_id(doc_id, body, seen[body])
+            seen[body] += 1
+            passages.append(Passage(pid, doc_id, title, " › ".join(path), body, s, e))
+    return passages
