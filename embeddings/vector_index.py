@@ -1,0 +1,56 @@
+"""Exact inner-product search over normalised vectors, keyed by the passages' integer ids."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+
+class VectorIndex:
+    """FAISS `IndexIDMap2` over a flat inner-product index: ids survive additions and deletions."""
+
+    def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
+        self.dim = dim
+        self._index = index or faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    @classmethod
+    def load(cls, path: Path) -> VectorIndex:
+        index = faiss.read_index(str(path))
+        return cls(index.d, index)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        faiss.write_index(self._index, str(tmp))
+        os.replace(tmp, path)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        if len(ids):
+            vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+            self._index.add_with_ids(vecs, np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: list[int]) -> None:
+        if ids:
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def vector(self, id_: int) -> np.ndarray:
+        return self._index.reconstruct(int(id_))
+
+    def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k (id, cosine) for one normalised query vector, optionally among `allowed` ids."""
+        if len(self) == 0 or k <= 0:
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if allowed is not None:
+            if not allowed:
+                return []
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = self._index.search(q, min(k, len(self)), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
