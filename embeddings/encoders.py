@@ -84,7 +84,9 @@ class Encoder:
         )
         fingerprint = f"{model}|{self.dim}|{_weights_id(self._model)}"
         self.fingerprint = hashlib.sha1(fingerprint.encode()).hexdigest()[:12]
-        self._cache = EmbeddingCache(cache_dir / f"{self.fingerprint}.sqlite") if cache_dir else None
+        self._cache = (
+            EmbeddingCache(cache_dir / f"{self.fingerprint}.sqlite") if cache_dir else None
+        )
         self._lock = threading.Lock()
 
     @property

@@ -91,7 +91,9 @@ class LexicalIndex:
         self._bm25 = bm25
         self._vocab = dict(bm25.vocab_dict)
 
-    def search(self, query: str, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, query: str, k: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
         """Top-k (id, BM25 score) with a positive score."""
         if self._bm25 is None or k <= 0:
             return []

@@ -78,12 +78,19 @@ class Store:
         return _Transaction(self)
 
     def add_document(
-        self, doc_id: str, title: str, source: str, sha256: str, text: str, passages: Sequence[Passage]
+        self,
+        doc_id: str,
+        title: str,
+        source: str,
+        sha256: str,
+        text: str,
+        passages: Sequence[Passage],
     ) -> list[int]:
         """Insert a document and its passages; returns their integer ids in order."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?)", (doc_id, title, source, sha256, text)
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+                (doc_id, title, source, sha256, text),
             )
             ids = []
             for i, p in enumerate(passages):
@@ -97,7 +104,9 @@ class Store:
     def delete_document(self, doc_id: str) -> list[int]:
         """Delete a document; returns the integer ids of the passages it had."""
         with self._lock:
-            ids = [r[0] for r in self._db.execute("SELECT id FROM passages WHERE doc_id=?", (doc_id,))]
+            ids = [
+                r[0] for r in self._db.execute("SELECT id FROM passages WHERE doc_id=?", (doc_id,))
+            ]
             self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             return ids
 
@@ -120,7 +129,9 @@ class Store:
 
     def document_text(self, doc_id: str) -> str | None:
         with self._lock:
-            row = self._db.execute("SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT text FROM documents WHERE doc_id=?", (doc_id,)
+            ).fetchone()
         return row[0] if row else None
 
     def by_ids(self, ids: Iterable[int]) -> dict[int, StoredPassage]:

@@ -23,7 +23,9 @@ CLOSERS = "”’」』）)》"
 _TONE = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 # A pinyin gloss glued to a Han character: 學(xué) -> 學. Needs a tone mark, so (2022), (黨組)
 # and （一） are left alone.
-PINYIN_GLOSS = re.compile(rf"(?<=[\u4e00-\u9fff])\((?=[a-zü{_TONE}]*[{_TONE}])[a-zü{_TONE}]{{1,7}}\)")
+PINYIN_GLOSS = re.compile(
+    rf"(?<=[\u4e00-\u9fff])\((?=[a-zü{_TONE}]*[{_TONE}])[a-zü{_TONE}]{{1,7}}\)"
+)
 # The same gloss whose opening bracket was eaten by mojibake: 徹?zé)岢
 _BROKEN_GLOSS = re.compile(rf"\?(?=[a-zü{_TONE}]*[{_TONE}])[a-zü{_TONE}]{{1,7}}\)")
 _HAN = re.compile(r"[\u4e00-\u9fff]")

@@ -38,10 +38,17 @@ class VectorIndex:
         if ids:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
 
+    def ids(self) -> set[int]:
+        if len(self) == 0:
+            return set()
+        return set(faiss.vector_to_array(self._index.id_map).tolist())
+
     def vector(self, id_: int) -> np.ndarray:
         return self._index.reconstruct(int(id_))
 
-    def search(self, query: np.ndarray, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
         """Top-k (id, cosine) for one normalised query vector, optionally among `allowed` ids."""
         if len(self) == 0 or k <= 0:
             return []
