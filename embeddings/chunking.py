@@ -49,7 +49,11 @@ PAGE_HEADLINES = "版面标题"
 class ChunkerConfig:
     target_chars: int = 300
     overlap_sentences: int = 1
-    min_chars: int = 80
+
+    @property
+    def min_chars(self) -> int:
+        """Smaller fragments are merged with a neighbour."""
+        return self.target_chars // 4
 
 
 @dataclass(frozen=True)

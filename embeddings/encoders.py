@@ -72,7 +72,7 @@ class Encoder:
 
         self.name = model
         self._model = SentenceTransformer(str(model_path or model), device="cpu")
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        self.dim = int(_dimension(self._model) or 0)
         self.batch_size = batch_size
         prompts = dict(self._model.prompts or {})
         family = next((v for k, v in _FAMILY_PROMPTS.items() if k in model.lower()), {})
@@ -143,3 +143,10 @@ def _weights_id(model: object) -> str:
         return "none"
     sample = torch.cat([p.detach().flatten()[:64].float() for p in params[:4]])
     return hashlib.sha1(sample.numpy().tobytes()).hexdigest()[:12]
+
+
+def _dimension(model: object) -> int | None:
+    getter = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    )  # type: ignore[attr-defined]
+    return getter()

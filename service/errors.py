@@ -1,0 +1,58 @@
+"""Error handlers: every bad request gets a 4xx with a sentence a person can act on."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from embeddings.engine import UnknownDocumentsError
+
+
+def _describe(error: dict) -> str:
+    loc = list(error.get("loc", ()))
+    if loc and loc[0] in ("body", "query", "path"):
+        loc = loc[1:]
+    where = ".".join(str(x) for x in loc)
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        reason = error.get("ctx", {}).get("error", "")
+        return f"the request body is not valid JSON: {reason} at character {where or 0}"
+    if kind == "missing":
+        return f"`{where}` is required"
+    if kind == "model_attributes_type" or (kind == "dict_type" and not where):
+        return "the request body must be a JSON object"
+    if kind == "extra_forbidden":
+        return f"`{where}` is not a field of this request"
+    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"`{where}`: {msg}" if where else msg
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    message = "; ".join(_describe(e) for e in errors) or "invalid request"
+    detail = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
+    return JSONResponse({"error": message, "detail": detail}, status_code=422)
+
+
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse(
+        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def unknown_documents(request: Request, exc: UnknownDocumentsError) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": f"unknown doc_ids: {', '.join(exc.doc_ids)}. GET /documents lists the ids "
+            "in the index."
+        },
+        status_code=422,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(UnknownDocumentsError, unknown_documents)

@@ -1,0 +1,119 @@
+"""Request and response models of the HTTP API: the contract clients code against."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_QUERY_CHARS = 1000
+MAX_SIMILAR_TEXT_CHARS = 20_000
+
+Mode = Literal["dense", "lexical", "hybrid"]
+K = Annotated[int, Field(ge=1, le=100, description="How many passages to return (1–100).")]
+
+
+def _not_blank(value: str, name: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{name} must contain some text, not only spaces")
+    return value
+
+
+class Span(BaseModel):
+    start: int = Field(description="Offset of the first character in the hit's `text`.")
+    end: int = Field(description="Offset one past the last character.")
+    kind: Literal["term", "answer"] = "term"
+
+
+class Hit(BaseModel):
+    passage_id: str
+    doc_id: str
+    title: str
+    section: str = Field(description="Heading path, outermost first, joined by ' › '.")
+    text: str = Field(description="The passage, cleaned, in the document's own script.")
+    score: float = Field(description="Ranking score of the mode used (cosine, BM25 or RRF).")
+    start: int = Field(description="Offset of the passage in the cleaned document.")
+    end: int
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Per-retriever scores: dense cosine, lexical BM25."
+    )
+    highlights: list[Span] = Field(default_factory=list)
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: K = 5
+    mode: Mode = "hybrid"
+    doc_ids: list[str] | None = Field(None, description="Only search these documents.")
+
+    @field_validator("query")
+    @classmethod
+    def _query_not_blank(cls, v: str) -> str:
+        return _not_blank(v, "query")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: Mode
+    hits: list[Hit]
+
+
+class SimilarRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    passage_id: str | None = Field(None, description="A stored passage; it is never returned.")
+    text: str | None = Field(None, max_length=MAX_SIMILAR_TEXT_CHARS)
+    k: K = 5
+    include_overlapping: bool = Field(
+        False, description="Also return passages that overlap the source passage."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> SimilarRequest:
+        if (self.passage_id is None) == (self.text is None):
+            raise ValueError("give exactly one of `passage_id` or `text`")
+        if self.text is not None:
+            _not_blank(self.text, "text")
+        if self.passage_id is not None:
+            _not_blank(self.passage_id, "passage_id")
+        return self
+
+
+class SimilarResponse(BaseModel):
+    passage_id: str | None
+    hits: list[Hit]
+
+
+class Passage(BaseModel):
+    passage_id: str
+    doc_id: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+
+
+class DocumentInfo(BaseModel):
+    doc_id: str
+    title: str
+    passages: int
+
+
+class DocumentsResponse(BaseModel):
+    documents: list[DocumentInfo]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    model: str
+    dimension: int
+    documents: int
+    passages: int
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="What went wrong and how to fix it.")
+    detail: list[dict] | None = None

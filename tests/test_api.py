@@ -1,0 +1,189 @@
+"""The HTTP contract on the real app, model, FAISS and SQLite, and every bad input."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+LEIYANG = "耒阳着力打造哪五大产业？"
+
+
+def test_health_reports_model_and_counts(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["model"] == "multilingual-e5-small"
+    assert body["dimension"] == 384
+    assert body["documents"] == 5
+    assert body["passages"] > 50
+
+
+def test_post_search_puts_the_leiyang_industries_first(client: TestClient) -> None:
+    r = client.post("/search", json={"query": LEIYANG})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["query"] == LEIYANG
+    assert len(body["hits"]) == 5
+    top = body["hits"][0]
+    assert "紙品" in top["text"] and "童車" in top["text"]  # shown in the document's own script
+    assert top["doc_id"].startswith("001_")
+    assert top["section"] == "二、堅持發展為要 › 一要做強做優實體經濟"
+    for key in ("passage_id", "doc_id", "title", "section", "text", "score", "start", "end"):
+        assert key in top
+    scores = [h["score"] for h in body["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_get_search_matches_post(client: TestClient) -> None:
+    got = client.get("/search", params={"q": LEIYANG, "k": 3}).json()
+    posted = client.post("/search", json={"query": LEIYANG, "k": 3}).json()
+    assert [h["passage_id"] for h in got["hits"]] == [h["passage_id"] for h in posted["hits"]]
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_each_mode_answers(client: TestClient, mode: str) -> None:
+    r = client.post("/search", json={"query": LEIYANG, "k": 10, "mode": mode})
+    assert r.status_code == 200
+    assert r.json()["mode"] == mode
+    texts = [h["text"] for h in r.json()["hits"]]
+    assert any("童車" in t for t in texts)
+
+
+def test_passage_offsets_index_the_cleaned_document(client: TestClient, seed_engine) -> None:
+    hit = client.post("/search", json={"query": LEIYANG, "k": 1}).json()["hits"][0]
+    doc_text = seed_engine.store.document_text(hit["doc_id"])
+    assert doc_text[hit["start"] : hit["end"]] == hit["text"]
+
+
+def test_get_passage_and_unknown_passage(client: TestClient) -> None:
+    hit = client.post("/search", json={"query": LEIYANG, "k": 1}).json()["hits"][0]
+    r = client.get(f"/passages/{hit['passage_id']}")
+    assert r.status_code == 200
+    assert r.json()["text"] == hit["text"]
+    missing = client.get("/passages/doesnotexist")
+    assert missing.status_code == 404
+    assert "doesnotexist" in missing.json()["error"]
+
+
+def test_documents_lists_ids_titles_counts(client: TestClient) -> None:
+    docs = client.get("/documents").json()["documents"]
+    assert len(docs) == 5
+    by_id = {d["doc_id"][:3]: d for d in docs}
+    assert by_id["001"]["title"].startswith("推動黨的二十大精神落地生根")
+    assert all(d["passages"] > 0 for d in docs)
+    total = client.get("/health").json()["passages"]
+    assert sum(d["passages"] for d in docs) == total
+
+
+def test_similar_by_passage_id_never_returns_the_source_or_its_overlaps(
+    client: TestClient, seed_engine
+) -> None:
+    source = client.post("/search", json={"query": LEIYANG, "k": 1}).json()["hits"][0]
+    r = client.post("/similar", json={"passage_id": source["passage_id"], "k": 10})
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert len(hits) == 10
+    for h in hits:
+        assert h["passage_id"] != source["passage_id"]
+        overlaps = (
+            h["doc_id"] == source["doc_id"]
+            and h["start"] < source["end"]
+            and source["start"] < h["end"]
+        )
+        assert not overlaps
+    # Sorted by cosine, and the nearest shares the topic (economy of the same document).
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_similar_by_text(client: TestClient) -> None:
+    r = client.post("/similar", json={"text": "加快建設五好園區，打造紙品、童車等產業", "k": 3})
+    assert r.status_code == 200
+    assert "童車" in r.json()["hits"][0]["text"]
+
+
+# -- bad input: a 4xx with a message a person can act on, never a 500 ----------------------
+
+BAD_SEARCH = [
+    ({"query": ""}, "query"),
+    ({"query": "   \n "}, "query"),
+    ({"query": "问题", "k": 0}, "k"),
+    ({"query": "问题", "k": 101}, "k"),
+    ({"query": "问" * 1001}, "1000"),
+    ({}, "query"),
+    ({"k": 5}, "query"),
+    ({"query": 123}, "query"),
+    ({"query": "问题", "k": "five"}, "k"),
+    ({"query": ["问题"]}, "query"),
+    ({"query": "问题", "mode": "fuzzy"}, "mode"),
+]
+
+
+@pytest.mark.parametrize(("body", "mentions"), BAD_SEARCH)
+def test_bad_search_bodies_are_422_with_a_message(client: TestClient, body, mentions) -> None:
+    r = client.post("/search", json=body)
+    assert r.status_code == 422
+    assert mentions in r.json()["error"]
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    r = client.post(
+        "/search", content=b'{"query": "x",', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert "JSON" in r.json()["error"]
+
+
+def test_body_that_is_not_an_object_is_422(client: TestClient) -> None:
+    r = client.post("/search", json=["问题"])
+    assert r.status_code == 422
+    assert r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"q": ""},
+        {"q": "  "},
+        {"q": "问题", "k": 0},
+        {"q": "问题", "k": 500},
+        {"q": "问" * 1001},
+        {"q": "x", "k": "a"},
+    ],
+)
+def test_bad_get_search_is_422(client: TestClient, params) -> None:
+    r = client.get("/search", params=params)
+    assert r.status_code == 422
+    assert r.json()["error"]
+
+
+BAD_SIMILAR = [
+    ({}, "exactly one"),
+    ({"k": 3}, "exactly one"),
+    ({"passage_id": "x", "text": "y"}, "exactly one"),
+    ({"text": "字" * 20001}, "20000"),
+    ({"text": "   "}, "text"),
+    ({"text": "文本", "k": 0}, "k"),
+    ({"text": "文本", "k": 101}, "k"),
+    ({"passage_id": 7}, "passage_id"),
+]
+
+
+@pytest.mark.parametrize(("body", "mentions"), BAD_SIMILAR)
+def test_bad_similar_bodies_are_422(client: TestClient, body, mentions) -> None:
+    r = client.post("/similar", json=body)
+    assert r.status_code == 422
+    assert mentions in r.json()["error"]
+
+
+def test_similar_unknown_passage_is_404(client: TestClient) -> None:
+    r = client.post("/similar", json={"passage_id": "0000000000000000"})
+    assert r.status_code == 404
+    assert "0000000000000000" in r.json()["error"]
+
+
+def test_openapi_docs_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/search", "/similar", "/passages/{passage_id}", "/documents", "/health"} <= set(paths)
