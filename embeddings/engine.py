@@ -276,23 +276,33 @@ class SearchEngine:
         mode: Mode = "hybrid",
         doc_ids: Sequence[str] | None = None,
     ) -> list[Hit]:
+        return self.search_many([query], k, mode, doc_ids)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 5,
+        mode: Mode = "hybrid",
+        doc_ids: Sequence[str] | None = None,
+        *,
+        progress: bool = False,
+    ) -> list[list[Hit]]:
+        """Rank passages for each query; queries are embedded together, in batches."""
         allowed = self._allowed(doc_ids)
         n = max(self.candidates, k)
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if mode in ("dense", "hybrid"):
-            qv = self.encoder.encode_queries([query])[0]
-            dense = self._dense(qv, n, allowed)
-        if mode in ("lexical", "hybrid"):
-            lexical = self.lexical.search(query, n, allowed)
-        if mode == "dense":
-            ranked = dense[:k]
-        elif mode == "lexical":
-            ranked = lexical[:k]
-        else:
-            ranked = rrf([dense, lexical], k=self.rrf_k)[:k]
-        d_scores, l_scores = dict(dense), dict(lexical)
-        return self._hits(ranked, d_scores, l_scores)
+        qvs = self.encoder.encode_queries(list(queries)) if mode != "lexical" else None
+        results = []
+        for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
+            dense = self._dense(qvs[i], n, allowed) if qvs is not None else []
+            lexical = self.lexical.search(query, n, allowed) if mode != "dense" else []
+            if mode == "dense":
+                ranked = dense[:k]
+            elif mode == "lexical":
+                ranked = lexical[:k]
+            else:
+                ranked = rrf([dense, lexical], k=self.rrf_k)[:k]
+            results.append(self._hits(ranked, dict(dense), dict(lexical)))
+        return results
 
     def _dense(self, qv: np.ndarray, n: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         return self.vectors.search(qv, n, allowed)
