@@ -211,11 +211,15 @@ class SearchEngine:
                 cleaned = clean(doc.text)
                 todo.append((doc, sha, cleaned, chunk(doc.doc_id, cleaned, self.chunker)))
                 (replaced if old else added).append(doc.doc_id)
-            bar = tqdm(todo, desc="embedding", unit="doc", disable=not progress)
-            for doc, sha, cleaned, passages in bar:
+            # One encode call for everything: batches stay full, the bar counts passages.
+            inputs = [passage_input(p) for _, _, _, passages in todo for p in passages]
+            vectors = self.encoder.encode_passages(inputs, progress=progress)
+            embedded = len(inputs)
+            offset = 0
+            for doc, sha, cleaned, passages in todo:
+                vecs = vectors[offset : offset + len(passages)]
+                offset += len(passages)
                 title = cleaned.title or (passages[0].title if passages else doc.doc_id)
-                vecs = self.encoder.encode_passages([passage_input(p) for p in passages])
-                embedded += len(passages)
                 with self.store.transaction() as store:
                     old_ids = store.delete_document(doc.doc_id)
                     ids = store.add_document(
