@@ -60,6 +60,66 @@ class SearchResponse(BaseModel):
     hits: list[Hit]
 
 
+class BatchSearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[str] = Field(min_length=1, description="Answered in the order given.")
+    k: K = 5
+    mode: Mode = "hybrid"
+    doc_ids: list[str] | None = None
+
+    @field_validator("queries")
+    @classmethod
+    def _queries_valid(cls, v: list[str]) -> list[str]:
+        for i, q in enumerate(v):
+            if not q.strip():
+                raise ValueError(f"queries[{i}] must contain some text, not only spaces")
+            if len(q) > MAX_QUERY_CHARS:
+                raise ValueError(
+                    f"queries[{i}] is {len(q)} characters; the limit is {MAX_QUERY_CHARS}"
+                )
+        return v
+
+
+class BatchResult(BaseModel):
+    query: str
+    hits: list[Hit]
+
+
+class BatchSearchResponse(BaseModel):
+    mode: Mode
+    results: list[BatchResult]
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: K = 5
+    mode: Mode = "hybrid"
+    doc_ids: list[str] | None = Field(None, description="Only read these documents.")
+
+    @field_validator("question")
+    @classmethod
+    def _question_not_blank(cls, v: str) -> str:
+        return _not_blank(v, "question")
+
+
+class Answer(BaseModel):
+    text: str = Field(description="The answering sentence or clause (at most 200 characters).")
+    passage_id: str
+    start: int = Field(description="Offset of the answer in that passage's `text`.")
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: Answer | None
+    reason: str | None = Field(None, description="Why there is no answer, when `answer` is null.")
+    hits: list[Hit]
+
+
 class SimilarRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

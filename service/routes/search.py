@@ -1,4 +1,4 @@
-"""Search: a question in, ranked passages out."""
+"""Search: questions in, ranked passages out, with the matched terms marked."""
 
 from __future__ import annotations
 
@@ -6,16 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from embeddings.highlight import query_terms
 from service import convert
-from service.deps import EngineDep
-from service.schemas import MAX_QUERY_CHARS, Mode, SearchRequest, SearchResponse
+from service.deps import EngineDep, SettingsDep
+from service.schemas import (
+    MAX_QUERY_CHARS,
+    BatchResult,
+    BatchSearchRequest,
+    BatchSearchResponse,
+    Mode,
+    SearchRequest,
+    SearchResponse,
+)
 
 router = APIRouter(tags=["search"])
 
 
 def run_search(engine: EngineDep, req: SearchRequest) -> SearchResponse:
     hits = engine.search(req.query, req.k, req.mode, req.doc_ids)
-    return SearchResponse(query=req.query, mode=req.mode, hits=[convert.hit(h) for h in hits])
+    terms = query_terms(req.query, engine.lexical.tokenizer)
+    return SearchResponse(
+        query=req.query, mode=req.mode, hits=[convert.hit(h, terms) for h in hits]
+    )
 
 
 @router.post("/search", response_model=SearchResponse)
@@ -36,3 +48,29 @@ def search_get(
     if not q.strip():
         raise HTTPException(422, "`q` must contain some text, not only spaces")
     return run_search(engine, SearchRequest(query=q, k=k, mode=mode, doc_ids=doc_ids))
+
+
+@router.post(
+    "/search/batch",
+    response_model=BatchSearchResponse,
+    responses={413: {"description": "More queries than the batch limit."}},
+)
+def search_batch(
+    req: BatchSearchRequest, engine: EngineDep, settings: SettingsDep
+) -> BatchSearchResponse:
+    """Many queries at once (embedded together); results in the order of `queries`."""
+    if len(req.queries) > settings.max_batch_queries:
+        raise HTTPException(
+            413,
+            f"{len(req.queries)} queries in one batch; the limit is {settings.max_batch_queries}. "
+            "Split the batch (or raise MAX_BATCH_QUERIES).",
+        )
+    results = engine.search_many(req.queries, req.k, req.mode, req.doc_ids)
+    tokenizer = engine.lexical.tokenizer
+    return BatchSearchResponse(
+        mode=req.mode,
+        results=[
+            BatchResult(query=q, hits=[convert.hit(h, query_terms(q, tokenizer)) for h in hits])
+            for q, hits in zip(req.queries, results, strict=True)
+        ],
+    )
