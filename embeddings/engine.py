@@ -22,18 +22,19 @@ import numpy as np
 from tqdm import tqdm
 
 from embeddings.chunking import CHUNKER_VERSION, ChunkerConfig, Passage, chunk
+from embeddings.context import place_names
 from embeddings.encoders import Encoder
 from embeddings.fusion import rrf
 from embeddings.lexical import LEXICAL_VERSION, LexicalIndex
 from embeddings.store import Document, Store, StoredPassage
-from embeddings.text import CLEANER_VERSION, CleanDocument, clean
+from embeddings.text import CLEANER_VERSION, CleanDocument, clean, normalize
 from embeddings.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: passages embedded with their document header, normalised
 SOURCE_SUFFIXES = (".txt", ".md")
 
 
@@ -70,10 +71,22 @@ class IndexReport:
     seconds: float
 
 
-def passage_input(p: Passage | StoredPassage) -> str:
-    """What the dense model reads for a passage: its heading path gives the text context."""
-    head = " ".join(x for x in (p.section,) if x and x not in p.text[: len(x) + 4])
-    return f"{head}\n{p.text}" if head else p.text
+def passage_header(p: Passage | StoredPassage, context: str) -> str:
+    """Title, recurring place names and heading path: what the passage is part of."""
+    parts = [p.title, context]
+    if p.section and p.section not in p.text[: len(p.section) + 4]:
+        parts.append(p.section)
+    return " ".join(x for x in parts if x)
+
+
+def passage_input(p: Passage | StoredPassage, context: str = "") -> str:
+    """What the dense model and BM25 read for a passage: its header, then its text.
+
+    Normalised (t2s, half width) like the queries, so the model compares like with like
+    whichever script either side is written in; measured better on both seed question sets.
+    """
+    head = passage_header(p, context)
+    return normalize(f"{head}\n{p.text}" if head else p.text)
 
 
 def read_source(path: Path) -> str:
@@ -178,6 +191,7 @@ class SearchEngine:
     def _reconcile(self) -> None:
         """Make FAISS and BM25 agree with SQLite after an interrupted write (cache-backed)."""
         stored = {p.id: p for p in self.store.passages()}
+        contexts = self.store.contexts()
         in_faiss = self.vectors.ids()
         missing = [stored[i] for i in stored if i not in in_faiss]
         extra = [i for i in in_faiss if i not in stored]
@@ -185,7 +199,9 @@ class SearchEngine:
             self.vectors.remove(extra)
         if missing:
             logger.warning("re-embedding %d passages missing from the vector index", len(missing))
-            vecs = self.encoder.encode_passages([passage_input(p) for p in missing])
+            vecs = self.encoder.encode_passages(
+                [passage_input(p, contexts.get(p.doc_id, "")) for p in missing]
+            )
             self.vectors.add([p.id for p in missing], vecs)
         if missing or extra:
             self._save_vectors()
@@ -201,7 +217,7 @@ class SearchEngine:
         embedded = 0
         docs = list(documents)
         with self._write_lock:
-            todo: list[tuple[SourceDocument, str, CleanDocument, list[Passage]]] = []
+            todo: list[tuple[SourceDocument, str, CleanDocument, list[Passage], str]] = []
             for doc in docs:
                 sha = hashlib.sha256(doc.text.encode()).hexdigest()
                 old = self.store.document(doc.doc_id)
@@ -209,21 +225,22 @@ class SearchEngine:
                     unchanged.append(doc.doc_id)
                     continue
                 cleaned = clean(doc.text)
-                todo.append((doc, sha, cleaned, chunk(doc.doc_id, cleaned, self.chunker)))
+                passages = chunk(doc.doc_id, cleaned, self.chunker)
+                todo.append((doc, sha, cleaned, passages, " ".join(place_names(cleaned.text))))
                 (replaced if old else added).append(doc.doc_id)
             # One encode call for everything: batches stay full, the bar counts passages.
-            inputs = [passage_input(p) for _, _, _, passages in todo for p in passages]
+            inputs = [passage_input(p, ctx) for *_, passages, ctx in todo for p in passages]
             vectors = self.encoder.encode_passages(inputs, progress=progress)
             embedded = len(inputs)
             offset = 0
-            for doc, sha, cleaned, passages in todo:
+            for doc, sha, cleaned, passages, ctx in todo:
                 vecs = vectors[offset : offset + len(passages)]
                 offset += len(passages)
                 title = cleaned.title or (passages[0].title if passages else doc.doc_id)
                 with self.store.transaction() as store:
                     old_ids = store.delete_document(doc.doc_id)
                     ids = store.add_document(
-                        doc.doc_id, title, doc.source, sha, cleaned.text, passages
+                        doc.doc_id, title, doc.source, sha, cleaned.text, passages, ctx
                     )
                 self.vectors.remove(old_ids)
                 self.vectors.add(ids, vecs)
@@ -250,7 +267,10 @@ class SearchEngine:
     def _rebuild_lexical(self) -> None:
         passages = self.store.passages()
         lexical = LexicalIndex(self.lexical.tokenizer)
-        lexical.build([p.id for p in passages], [f"{p.section}\n{p.text}" for p in passages])
+        contexts = self.store.contexts()
+        lexical.build(
+            [p.id for p in passages], [passage_input(p, contexts[p.doc_id]) for p in passages]
+        )
         lexical.save(self.index_dir / "lexical")
         self.lexical = lexical
 
@@ -294,7 +314,11 @@ class SearchEngine:
         """Rank passages for each query; queries are embedded together, in batches."""
         allowed = self._allowed(doc_ids)
         n = max(self.candidates, k)
-        qvs = self.encoder.encode_queries(list(queries)) if mode != "lexical" else None
+        qvs = (
+            self.encoder.encode_queries([normalize(q) for q in queries])
+            if mode != "lexical"
+            else None
+        )
         results = []
         for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
             dense = self._dense(qvs[i], n, allowed) if qvs is not None else []
@@ -343,7 +367,7 @@ class SearchEngine:
                 raise KeyError(passage_id)
             qv = self.vectors.vector(source.id)
         else:
-            qv = self.encoder.encode_passages([text or ""])[0]
+            qv = self.encoder.encode_passages([normalize(text or "")])[0]
         ranked = self._dense(qv, k + 20, None)
         rows = self.store.by_ids(i for i, _ in ranked)
         hits = []

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT NOT NULL,
     source TEXT NOT NULL,
     sha256 TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,12 +86,13 @@ class Store:
         sha256: str,
         text: str,
         passages: Sequence[Passage],
+        context: str = "",
     ) -> list[int]:
         """Insert a document and its passages; returns their integer ids in order."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
-                (doc_id, title, source, sha256, text),
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                (doc_id, title, source, sha256, text, context),
             )
             ids = []
             for i, p in enumerate(passages):
@@ -126,6 +128,10 @@ class Store:
                 args,
             ).fetchall()
         return [Document(*r) for r in rows]
+
+    def contexts(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._db.execute("SELECT doc_id, context FROM documents").fetchall())
 
     def document_text(self, doc_id: str) -> str | None:
         with self._lock:
