@@ -34,7 +34,7 @@ lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 eval: model  ## the seed question set in all modes
-	$(PY) -m service eval --questions benchmarks/questions/seeds.jsonl --mode all
+	$(PY) -m service eval --questions benchmarks/questions/seeds.jsonl --mode all --answers --compare
 
 bench-quality: model  ## public benchmarks + seed set -> benchmarks/results/quality.md and .png
 	$(PY) benchmarks/quality.py

@@ -179,9 +179,36 @@ class EvalResult:
     per_question: list[dict]
     runs: dict[str, dict[str, dict[str, float]]]
     qrels: dict[str, dict[str, int]]
+    answers: dict[str, float] | None = None
 
     def to_json(self) -> dict:
-        return {"modes": self.modes, "per_question": self.per_question}
+        out = {"modes": self.modes, "per_question": self.per_question}
+        if self.answers is not None:
+            out["answers"] = self.answers
+        return out
+
+
+def answer_accuracy(
+    engine: SearchEngine, questions: Sequence[Question], per_question: list[dict], k: int = 5
+) -> dict[str, float]:
+    """Share of questions whose /ask answer text contains one of their answer strings."""
+    from embeddings.answers import extract_answer
+
+    labelled = [(q, row) for q, row in zip(questions, per_question, strict=True) if q.answers]
+    results = engine.search_many([q.question for q, _ in labelled], k, "hybrid")
+    correct = answered = 0
+    for (q, row), hits in zip(labelled, results, strict=True):
+        answer, _ = extract_answer(q.question, hits, engine.encoder, engine.lexical.tokenizer)
+        ok = bool(answer) and any(compact(a) in compact(answer.text) for a in q.answers)
+        row["answer"] = {"text": answer.text if answer else None, "correct": ok}
+        answered += answer is not None
+        correct += ok
+    n = len(labelled)
+    return {
+        "answer_contains": round(correct / n, 4) if n else 0.0,
+        "answered": round(answered / n, 4) if n else 0.0,
+        "n": n,
+    }
 
 
 def evaluate(
@@ -192,6 +219,7 @@ def evaluate(
     *,
     progress: bool = False,
     skip_unmatched: bool = False,
+    answers: bool = False,
 ) -> EvalResult:
     from ranx import Qrels, Run
     from ranx import evaluate as ranx_evaluate
@@ -230,7 +258,10 @@ def evaluate(
         values = ranx_evaluate(Qrels(qrels), Run(run), list(METRICS.values()), make_comparable=True)
         modes_out[mode] = {name: round(float(values[m]), 4) for name, m in METRICS.items()}
         modes_out[mode]["n"] = len(scored)
-    return EvalResult(modes_out, per_question, runs, qrels)
+    result = EvalResult(modes_out, per_question, runs, qrels)
+    if answers:
+        result.answers = answer_accuracy(engine, scored, per_question)
+    return result
 
 
 def compare(result: EvalResult) -> str:
@@ -299,6 +330,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="leave out questions whose labels match nothing",
     )
     p.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
+    p.add_argument(
+        "--answers", action="store_true", help="also score /ask answers against the answer strings"
+    )
 
 
 def run_cli(args: argparse.Namespace, settings) -> int:
@@ -329,6 +363,11 @@ def run_cli(args: argparse.Namespace, settings) -> int:
         out.write(f"error: {exc}\n")
         return 2
     out.write(table(result.modes) + "\n")
+    if result.answers:
+        a = result.answers
+        out.write(
+            f"answers: {a['answer_contains']:.4f} contain an answer string, {a['answered']:.4f} answered (n={a['n']})\n"
+        )
     if args.compare and len(modes) > 1:
         out.write("\n" + compare(result) + "\n")
     if args.json:
