@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
-INDEX_FORMAT = 2  # 2: passages embedded with their document header, normalised
+INDEX_FORMAT = 3  # 3: dense and lexical inputs carry document headers
 SOURCE_SUFFIXES = (".txt", ".md")
 
 
@@ -71,22 +71,30 @@ class IndexReport:
     seconds: float
 
 
-def passage_header(p: Passage | StoredPassage, context: str) -> str:
+def passage_header(p: Passage | StoredPassage, context: str, *, title: bool = True) -> str:
     """Title, recurring place names and heading path: what the passage is part of."""
-    parts = [p.title, context]
+    parts = [p.title if title else "", context]
     if p.section and p.section not in p.text[: len(p.section) + 4]:
         parts.append(p.section)
     return " ".join(x for x in parts if x)
 
 
-def passage_input(p: Passage | StoredPassage, context: str = "") -> str:
-    """What the dense model and BM25 read for a passage: its header, then its text.
+def dense_input(p: Passage | StoredPassage, context: str = "") -> str:
+    """What the dense model reads: place names and heading path, then the text.
 
     Normalised (t2s, half width) like the queries, so the model compares like with like
-    whichever script either side is written in; measured better on both seed question sets.
+    whichever script either side is in. The title is left out: its generic wording pulls
+    every passage of a document together (measured on the seed questions: dense hit@1
+    .65 without it, .59 with it).
     """
-    head = passage_header(p, context)
+    head = passage_header(p, context, title=False)
     return normalize(f"{head}\n{p.text}" if head else p.text)
+
+
+def lexical_input(p: Passage | StoredPassage, context: str = "") -> str:
+    """What BM25 reads: title, place names and heading path, then the text."""
+    head = passage_header(p, context)
+    return f"{head}\n{p.text}" if head else p.text
 
 
 def read_source(path: Path) -> str:
@@ -200,7 +208,7 @@ class SearchEngine:
         if missing:
             logger.warning("re-embedding %d passages missing from the vector index", len(missing))
             vecs = self.encoder.encode_passages(
-                [passage_input(p, contexts.get(p.doc_id, "")) for p in missing]
+                [dense_input(p, contexts.get(p.doc_id, "")) for p in missing]
             )
             self.vectors.add([p.id for p in missing], vecs)
         if missing or extra:
@@ -229,7 +237,7 @@ class SearchEngine:
                 todo.append((doc, sha, cleaned, passages, " ".join(place_names(cleaned.text))))
                 (replaced if old else added).append(doc.doc_id)
             # One encode call for everything: batches stay full, the bar counts passages.
-            inputs = [passage_input(p, ctx) for *_, passages, ctx in todo for p in passages]
+            inputs = [dense_input(p, ctx) for *_, passages, ctx in todo for p in passages]
             vectors = self.encoder.encode_passages(inputs, progress=progress)
             embedded = len(inputs)
             offset = 0
@@ -269,7 +277,7 @@ class SearchEngine:
         lexical = LexicalIndex(self.lexical.tokenizer)
         contexts = self.store.contexts()
         lexical.build(
-            [p.id for p in passages], [passage_input(p, contexts[p.doc_id]) for p in passages]
+            [p.id for p in passages], [lexical_input(p, contexts[p.doc_id]) for p in passages]
         )
         lexical.save(self.index_dir / "lexical")
         self.lexical = lexical
