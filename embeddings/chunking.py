@@ -18,7 +18,7 @@ from itertools import permutations
 
 from embeddings.text import CLOSERS, TERMINAL, Block, CleanDocument, is_prose, normalize
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 _NUM = "一二三四五六七八九十"
 _NUM_VALUE = {c: i + 1 for i, c in enumerate(_NUM)}
@@ -188,7 +188,7 @@ def _split_page(doc: CleanDocument) -> list[_Article]:
     blocks. It prints one headline per article, so the number of articles is known: cut at
     news leads (本报讯) and column-width changes first, then where the wording changes most.
     """
-    blocks = [b for b in doc.blocks if b.text != doc.title]
+    blocks = list(doc.blocks)
     tail = len(blocks)
     while tail > 0 and _is_headline_block(blocks[tail - 1]):
         tail -= 1

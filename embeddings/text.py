@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from opencc import OpenCC
 
-CLEANER_VERSION = "1"
+CLEANER_VERSION = "2"
 
 TERMINAL = "。！？；…!?;"
 CLOSERS = "”’」』）)》"
@@ -94,17 +94,33 @@ def remove_pinyin_glosses(text: str) -> str:
 def repair_mojibake(text: str) -> str:
     """Repair GBK text that was decoded one byte out of step (a lost lead byte shows as '?').
 
-    Such a run re-encodes to GBK; shifting it by one byte, with the lost byte restored,
-    decodes to the original. A repair is kept only if every character it yields is Han or
-    CJK punctuation, so clean text is never touched.
+    Such a run re-encodes to GBK; prepending the lost lead byte (and, if the run ends in a
+    second '?', appending the lost final byte) and decoding again gives the original. A run
+    ends at its first resync point (the first point where the shifted bytes decode cleanly),
+    so all candidate repairs cover the same bytes. They are ranked by a unigram model
+    (`_unigram_logp`: jieba's word frequencies, with 。，、“” as likely as the commonest words)
+    plus a penalty for characters of the other script than the text's own.
+
+    Clean text is never touched: a run that already reads as dictionary words, or that no
+    repair reads clearly better than, is left alone. A run that is mojibake but cannot be
+    repaired with confidence -- more of its bytes guessed than known, or no candidate with
+    at least half the probability mass, or the best candidate not reading as words -- is
+    dropped, so no made-up characters reach the index.
+
+    A '?' followed by a pinyin gloss whose opening bracket was eaten (徹?zé)岢?) stands for a
+    whole mojibake character that the pinyin tool glossed. The glosses elsewhere in the same
+    text (責(zé)) say which character that was: it straddled the previous character (責 = D8 9F
+    starts with the last byte of 徹 = 8F D8), so its second byte is the lost lead byte:
+    徹?zé)岢? -> 徹 + (9F + 岢 E1 B3 + lost byte) = 徹熱潮.
     """
-    text = _BROKEN_GLOSS.sub("?", text)
+    src = _Source.of(text)
     out: list[str] = []
     i = 0
     while i < len(text):
         if text[i] == "?" and i > 0 and _HAN.match(text[i - 1]):
-            fixed, used = _unshift_gbk(text, i)
-            if used:
+            repair = _repair_run(text, i, src)
+            if repair is not None:
+                fixed, used = repair
                 out.append(fixed)
                 i += used
                 continue
@@ -113,49 +129,204 @@ def repair_mojibake(text: str) -> str:
     return "".join(out)
 
 
-def _unshift_gbk(text: str, at: int) -> tuple[str, int]:
-    """Best repair of the run starting at `text[at] == '?'`, as (repair, chars consumed)."""
-    best: tuple[float, int, str] = (float("-inf"), 0, "")
-    for end in range(at + 2, min(len(text), at + 24) + 1):
-        run = text[at + 1 : end].replace("!", "！")
+@lru_cache(maxsize=1)
+def _s2t() -> OpenCC:
+    return OpenCC("s2t")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What the whole text tells about its mojibake: pinyin glosses, characters and script."""
+
+    readings: dict[str, frozenset[str]]  # zé -> {責}
+    chars: frozenset[str]
+    traditional: bool | None  # None: mixed or too little to tell
+
+    @classmethod
+    def of(cls, text: str) -> _Source:
+        readings: dict[str, set[str]] = {}
+        for m in PINYIN_GLOSS.finditer(text):
+            readings.setdefault(m.group()[1:-1], set()).add(text[m.start() - 1])
+        if "?" not in text:
+            return cls({}, frozenset(), None)
+        han = _HAN.findall(text)
+        trad = sum(1 for c in han if _t2s().convert(c) != c)
+        simp = sum(1 for c in han if _s2t().convert(c) != c)
+        script = (
+            True
+            if trad >= 5 and trad > 3 * simp
+            else False
+            if simp >= 5 and simp > 3 * trad
+            else None
+        )
+        return cls({r: frozenset(cs) for r, cs in readings.items()}, frozenset(han), script)
+
+    def foreign(self, s: str) -> int:
+        """How many characters of `s` belong to the other script and occur nowhere else here.
+
+        GBK mojibake of Traditional text decodes to Traditional characters where it decodes
+        right (熱), so a Simplified-only one (诚, where 誠 is meant) marks a wrong repair.
+        """
+        if self.traditional is None:
+            return 0
+        other = _s2t() if self.traditional else _t2s()
+        return sum(1 for c in s if c not in self.chars and _HAN.match(c) and other.convert(c) != c)
+
+
+# GBK bytes that can lead a double-byte character; a lone one shows up as '?'.
+_LEADS = range(0x81, 0xFF)
+# How much more likely (in nats) a repair must read than the text as it stands.
+_MIN_GAIN = 8.0
+# The share of the candidates' probability the best one needs to be emitted, not dropped.
+_MIN_POSTERIOR = 0.5
+# Log-penalty for a character of the other script (see `_Source.foreign`).
+_FOREIGN_LOGP = -5.0
+
+
+def _repair_run(text: str, at: int, src: _Source) -> tuple[str, int] | None:
+    """Repair of the mojibake run at `text[at] == '?'`, as (repair, chars consumed).
+
+    None leaves the text alone; a repair of "" drops a run that is mojibake beyond recovery.
+    """
+    gloss = _BROKEN_GLOSS.match(text, at)
+    if not gloss:
+        return _scan_run(text, at, at + 1, list(_LEADS), src)
+    leads = _gloss_leads(gloss.group()[1:-1], text[at - 1], src) or list(_LEADS)
+    repair = _scan_run(text, at, gloss.end(), leads, src)
+    # Unrepaired, the '?' stays but the stray gloss letters go.
+    return repair if repair is not None else ("?", gloss.end() - at)
+
+
+def _gloss_leads(reading: str, before: str, src: _Source) -> list[int]:
+    """Lost lead bytes implied by the glossed mojibake character (second byte of 責 = 0x9F).
+
+    That character straddles the previous one, so its first byte should be the previous
+    character's last byte; candidates that agree are preferred.
+    """
+    pairs = []
+    for c in sorted(src.readings.get(reading, ())):
+        b = c.encode("gbk", errors="ignore")
+        if len(b) == 2 and b[1] in _LEADS:
+            pairs.append(b)
+    last = before.encode("gbk", errors="ignore")[-1:]
+    straddling = [b[1] for b in pairs if b[:1] == last]
+    return straddling or [b[1] for b in pairs]
+
+
+def _scan_run(
+    text: str, at: int, start: int, leads: list[int], src: _Source
+) -> tuple[str, int] | None:
+    """Find where the run starting at text[start] resyncs and choose its repair."""
+    for end in range(start + 1, min(len(text), start + 24) + 1):
+        run = text[start:end]
+        if run[-1].isspace() or (run[-1] == "?" and end == start + 1):
+            return None
         lost_tail = run.endswith("?")
         try:
-            raw = run.removesuffix("?").encode("gbk")
+            raw = _to_gbk(run.removesuffix("?"))
         except UnicodeEncodeError:
-            break
-        tails = [bytes([b]) for b in range(0x81, 0xFF)] if lost_tail else [b""]
-        for lead in range(0x81, 0xFF):
+            return None
+        tails = [bytes([b]) for b in _LEADS] if lost_tail else [b""]
+        decoded = False
+        scored: dict[str, float] = {}
+        for lead in leads:
             for tail in tails:
                 try:
                     fixed = (bytes([lead]) + raw + tail).decode("gbk")
                 except UnicodeDecodeError:
                     continue
+                decoded = True
                 if _plausible(fixed):
-                    share, logp = _wordiness(fixed)
-                    if share >= 0.6:
-                        best = max(best, (logp, end - at, fixed))
-        if lost_tail:
-            break
-    _, used, fixed = best
-    return fixed, used
+                    scored[fixed] = _logp(fixed, text, at, end, src)
+        if decoded or lost_tail:
+            # The first resync point ends the run: every longer run only re-reads clean text.
+            guessed = int(len(leads) > 1) + lost_tail
+            return _choose(scored, text, at, start, end, guessed, src)
+    return None
 
 
-def _wordiness(s: str) -> tuple[float, float]:
-    """(share of characters inside dictionary words, mean log-probability per character).
+def _choose(
+    scored: dict[str, float],
+    text: str,
+    at: int,
+    start: int,
+    end: int,
+    guessed: int,
+    src: _Source,
+) -> tuple[str, int] | None:
+    """Pick among the candidate repairs of text[at:end] (see `repair_mojibake`)."""
+    if not scored or _word_share(text[start:end]) >= 0.5:
+        return None  # the run reads as words: clean text after a literal '?'
+    best = max(scored, key=scored.__getitem__)
+    as_is = _logp(text[at] + text[start:end], text, at, end, src)
+    if scored[best] < as_is + _MIN_GAIN:
+        return None  # reads no better than it stands: leave it
+    known = len(_to_gbk(text[start:end].removesuffix("?")))
+    posterior = 1 / sum(math.exp(v - scored[best]) for v in scored.values())
+    if known < 2 * guessed or posterior < _MIN_POSTERIOR or _word_share(best) < 0.5:
+        return ("", end - at)  # mojibake, but too little evidence to say what it was
+    return (best, end - at)
 
-    The first keeps only repairs that read as words; the second prefers common words over
-    rare look-alikes among them (熱潮 over 酸臭).
-    """
+
+def _to_gbk(run: str) -> bytes:
+    """GBK bytes of a mojibake run. ASCII below '@' cannot be a GBK trail byte, so there it
+    is a full-width form (！ A3 A1) that a later step narrowed; letters stay single bytes."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c < "@" and c != "?" else c for c in run).encode(
+        "gbk"
+    )
+
+
+def _word_share(s: str) -> float:
+    """Share of the Han characters of `s` that lie inside multi-character dictionary words."""
     import jieba
 
     han = "".join(_HAN.findall(_t2s().convert(s)))
     if not han:
-        return (0.0, float("-inf"))
+        return 0.0
     words = jieba.lcut(han, HMM=False)
-    covered = sum(len(w) for w in words if len(w) > 1 and w in jieba.dt.FREQ)
+    return sum(len(w) for w in words if len(w) > 1 and jieba.dt.FREQ.get(w)) / len(han)
+
+
+# Unigram log-probabilities of punctuation in running Chinese text: 。，、“” are about as
+# common as the commonest words. Anything else that is not Han is very unlikely.
+_PUNCT_LOGP = {"，": -3.0, "。": -3.5, "、": -4.0, "“": -4.5, "”": -4.5}
+_RARE_PUNCT = "；：？！‘’（）《》—…"
+_ASCII_LOGP = -8.0  # a letter or digit: as likely as an ordinary word, so runs of them cost
+_OTHER_LOGP = -20.0
+_CONTEXT = 4
+
+
+def _logp(s: str, text: str, at: int, end: int, src: _Source) -> float:
+    """Log-probability of `s` put in place of text[at:end], with a little context each side."""
+    left = text[max(0, at - _CONTEXT) : at]
+    right = text[end : end + _CONTEXT]
+    return _unigram_logp(left + s + right) + _FOREIGN_LOGP * src.foreign(s)
+
+
+def _unigram_logp(s: str) -> float:
+    """Jieba's best-segmentation unigram log-probability of `s` (script-insensitive)."""
+    import jieba
+
+    jieba.dt.check_initialized()
     total = math.log(jieba.dt.total)
-    logp = sum(math.log(jieba.dt.FREQ.get(w) or 1) - total for w in words)
-    return (covered / len(han), logp / len(han))
+    logp = 0.0
+    for m in re.finditer(r"[\u4e00-\u9fff]+|.", _t2s().convert(s), re.S):
+        piece = m.group()
+        if _HAN.match(piece):
+            for w in jieba.lcut(piece, HMM=False):
+                logp += math.log(jieba.dt.FREQ.get(w) or 1) - total
+        else:
+            c = unicodedata.normalize("NFKC", piece)
+            c = {"?": "？", "!": "！", ",": "，", ";": "；", ":": "："}.get(c, c)
+            if c in _PUNCT_LOGP:
+                logp += _PUNCT_LOGP[c]
+            elif c in _RARE_PUNCT:
+                logp += -6.0
+            elif c.isascii() and c.isalnum():
+                logp += _ASCII_LOGP
+            else:
+                logp += _OTHER_LOGP
+    return logp
 
 
 def _plausible(s: str) -> bool:
@@ -217,7 +388,8 @@ def clean(raw: str) -> CleanDocument:
     """Turn damaged source text into clean paragraphs in the original script."""
     text = raw.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     text = text.replace("\u3000", " ").replace("\xa0", " ")
-    text = repair_mojibake(remove_pinyin_glosses(text))
+    # Repair first: the glosses say which character a mojibake '?' stood for.
+    text = remove_pinyin_glosses(repair_mojibake(text))
     kept: list[tuple[str, float | None]] = []
     for para, width in _paragraphs(text):
         para = re.sub(r"[ \t]+", " ", para).strip()

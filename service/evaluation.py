@@ -141,11 +141,13 @@ def qrels_for(
             [p for d in q.relevant_docs for p in by_doc.get(d, [])] if q.relevant_docs else passages
         )
         answers = [compact(a) for a in q.answers]
-        rel = {
-            p.passage_id
-            for p in pool
-            if not answers or any(a in compact_text[p.passage_id] for a in answers)
-        }
+        rel: set[str] = set()
+        if q.answers or q.relevant_docs:
+            rel = {
+                p.passage_id
+                for p in pool
+                if not answers or any(a in compact_text[p.passage_id] for a in answers)
+            }
         rel.update(q.relevant_passages)
         qrels[q.id] = {pid: 1 for pid in rel}
     return qrels

@@ -96,10 +96,14 @@ def test_similar_by_passage_id_never_returns_the_source_or_its_overlaps(
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
 
-def test_similar_by_text(client: TestClient) -> None:
-    r = client.post("/similar", json={"text": "加快建設五好園區，打造紙品、童車等產業", "k": 3})
+def test_similar_by_text_finds_the_passage_it_quotes(client: TestClient) -> None:
+    source = client.post("/search", json={"query": LEIYANG, "k": 1}).json()["hits"][0]
+    quoted = source["text"][10:-10]  # a user pastes most of a paragraph, in Simplified
+    from opencc import OpenCC
+
+    r = client.post("/similar", json={"text": OpenCC("t2s").convert(quoted), "k": 3})
     assert r.status_code == 200
-    assert "童車" in r.json()["hits"][0]["text"]
+    assert r.json()["hits"][0]["passage_id"] == source["passage_id"]
 
 
 # -- bad input: a 4xx with a message a person can act on, never a 500 ----------------------
