@@ -1,12 +1,15 @@
 """Extractive answers: the sentence (or clause) of the top passages that best answers a question.
 
 Each candidate sentence is scored by meaning (cosine between the question and the sentence)
-and by wording (the share of the question's terms, and of its character bigrams, that the
-sentence contains). Below a threshold there is no answer rather than a guess.
+and by wording: the question's terms it contains, each weighted by how rare it is among the
+candidates (a term every candidate shares, such as the town's name, decides nothing), and
+the share of the question's character bigrams. Questions without Chinese (English) are
+scored by meaning alone. Below a threshold there is no answer rather than a guess.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -36,11 +39,12 @@ class Answer:
 @dataclass(frozen=True)
 class AnswerConfig:
     passages: int = 3  # how many top passages to read
-    weight_dense: float = 0.5
-    weight_terms: float = 0.3
+    weight_dense: float = 1.0
+    weight_terms: float = 0.5
     weight_bigrams: float = 0.2
     rank_decay: float = 0.02  # a later passage needs a slightly better sentence
-    threshold: float = 0.45
+    threshold: float = 0.80  # for questions with Chinese; dense + wording
+    threshold_dense_only: float = 0.80  # for questions without Chinese
 
 
 def candidate_spans(text: str) -> list[tuple[int, int]]:
@@ -71,6 +75,62 @@ def _bigrams(text: str) -> set[str]:
     return {t[i : i + 2] for i in range(len(t) - 1)}
 
 
+@dataclass(frozen=True)
+class Candidate:
+    hit_rank: int
+    start: int
+    end: int
+    text: str
+    dense: float
+    terms: float
+    bigrams: float
+
+
+def candidates(
+    question: str, hits: list[Hit], encoder: Encoder, tokenizer: Tokenizer, passages: int = 3
+) -> list[Candidate]:
+    """Every candidate sentence of the top passages with its three feature scores."""
+    spans = [
+        (i, s, e)
+        for i, hit in enumerate(hits[:passages])
+        for s, e in candidate_spans(hit.passage.text)
+    ]
+    if not spans:
+        return []
+    texts = [hits[i].passage.text[s:e] for i, s, e in spans]
+    norms = [normalize(t) for t in texts]
+    qv = encoder.encode_queries([normalize(question)])[0]
+    dense = encoder.encode_passages(norms) @ qv
+    terms = query_terms(question, tokenizer)
+    n = len(norms)
+    idf = {t: math.log((n + 1) / (0.5 + sum(t in x for x in norms))) for t in terms}
+    total = sum(idf.values())
+    q_bigrams = _bigrams(question)
+    out = []
+    for (i, s, e), text, norm, d in zip(spans, texts, norms, dense, strict=True):
+        term_score = sum(w for t, w in idf.items() if t in norm) / total if total > 0 else 0.0
+        bigram = len(q_bigrams & _bigrams(text)) / len(q_bigrams) if q_bigrams else 0.0
+        out.append(Candidate(i, s, e, text, float(d), term_score, bigram))
+    return out
+
+
+def choose(
+    cands: list[Candidate], has_chinese: bool, config: AnswerConfig
+) -> tuple[Candidate | None, float]:
+    """The best candidate and its score, or None when it is below the threshold."""
+    best: tuple[float, int] = (float("-inf"), -1)
+    for j, c in enumerate(cands):
+        score = config.weight_dense * c.dense - config.rank_decay * c.hit_rank
+        if has_chinese:
+            score += config.weight_terms * c.terms + config.weight_bigrams * c.bigrams
+        best = max(best, (score, j))
+    score, j = best
+    threshold = config.threshold if has_chinese else config.threshold_dense_only
+    if j < 0 or score < threshold:
+        return None, score
+    return cands[j], score
+
+
 def extract_answer(
     question: str,
     hits: list[Hit],
@@ -82,34 +142,14 @@ def extract_answer(
     config = config or AnswerConfig()
     if not hits:
         return None, "no passage matched the question"
-    candidates: list[tuple[int, int, int]] = []  # (hit index, start, end)
-    for i, hit in enumerate(hits[: config.passages]):
-        candidates.extend((i, s, e) for s, e in candidate_spans(hit.passage.text))
-    if not candidates:
+    cands = candidates(question, hits, encoder, tokenizer, config.passages)
+    if not cands:
         return None, "the top passages hold no complete sentence"
-    texts = [hits[i].passage.text[s:e] for i, s, e in candidates]
-    qv = encoder.encode_queries([question])[0]
-    sv = encoder.encode_passages(texts)
-    dense = sv @ qv
-    terms = query_terms(question, tokenizer)
-    q_bigrams = _bigrams(question)
-    best: tuple[float, int] = (-1.0, -1)
-    for j, ((i, _, _), text) in enumerate(zip(candidates, texts, strict=True)):
-        norm = normalize(text)
-        term_share = sum(len(t) for t in terms if t in norm) / max(1, sum(len(t) for t in terms))
-        bigram_share = len(q_bigrams & _bigrams(text)) / len(q_bigrams) if q_bigrams else 0.0
-        score = (
-            config.weight_dense * float(dense[j])
-            + config.weight_terms * term_share
-            + config.weight_bigrams * bigram_share
-            - config.rank_decay * i
+    best, score = choose(cands, bool(_HAN.search(question)), config)
+    if best is None:
+        return None, (
+            f"no sentence in the top passages answers the question well enough "
+            f"(best score {score:.2f}, threshold {config.threshold:.2f})"
         )
-        best = max(best, (score, j))
-    score, j = best
-    if score < config.threshold:
-        return (
-            None,
-            f"no sentence answers the question well enough (best score {score:.2f} < {config.threshold})",
-        )
-    i, s, e = candidates[j]
-    return Answer(texts[j], hits[i].passage.passage_id, s, e, round(float(score), 4)), "ok"
+    passage_id = hits[best.hit_rank].passage.passage_id
+    return Answer(best.text, passage_id, best.start, best.end, round(score, 4)), "ok"

@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embeddings.engine import MODES, SearchEngine, SourceDocument
+from embeddings.chunking import CHUNKER_VERSION
+from embeddings.engine import INDEX_FORMAT, MODES, SearchEngine, SourceDocument
+from embeddings.lexical import LEXICAL_VERSION
 from embeddings.store import StoredPassage
-from embeddings.text import compact
+from embeddings.text import CLEANER_VERSION, compact
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +307,8 @@ def squad_engine(path: Path, settings, encoder) -> SearchEngine:
     docs, _ = load_squad(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     chunker = chunker_config(settings)
-    key = f"{path.stem}-{digest}-{encoder.fingerprint}-c{chunker.target_chars}"
+    versions = f"{INDEX_FORMAT}.{CLEANER_VERSION}.{CHUNKER_VERSION}.{LEXICAL_VERSION}"
+    key = f"{path.stem}-{digest}-{encoder.fingerprint}-c{chunker.target_chars}-v{versions}"
     engine = SearchEngine(settings.data_dir / "eval" / key, encoder, chunker, rrf_k=settings.rrf_k)
     if len(engine.documents()) != len(docs):
         engine.add_documents(docs, progress=True)
