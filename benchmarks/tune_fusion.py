@@ -44,26 +44,34 @@ def minmax(pairs):
     return {d: (s - lo) / (hi - lo) if hi > lo else 1.0 for d, s in pairs}
 
 
+def maxnorm(pairs):
+    top = max((s for _, s in pairs), default=0.0)
+    return {d: s / top for d, s in pairs} if top > 0 else {}
+
+
+def mixer(norm, alpha):
+    def mix(d, lx):
+        nd, nl = norm(d), norm(lx)
+        docs = set(nd) | set(nl)
+        fused = ((x, alpha * nd.get(x, 0) + (1 - alpha) * nl.get(x, 0)) for x in docs)
+        return sorted(fused, key=lambda t: -t[1])
+
+    return mix
+
+
 def variants():
     yield "dense", lambda d, lx: d
     yield "lexical", lambda d, lx: lx
-    for k in (5, 10, 20, 60):
-        for w in (1.0, 1.5, 2.0):
+    for k in (2, 5, 10, 60):
+        for w in (1.0, 2.0, 2.5, 3.0, 4.0):
             yield (
                 f"rrf k={k} w_lex={w}",
                 lambda d, lx, k=k, w=w: rrf([d, lx], k=k, weights=[1.0, w]),
             )
-    for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
-
-        def mix(d, lx, alpha=alpha):
-            nd, nl = minmax(d), minmax(lx)
-            docs = set(nd) | set(nl)
-            return sorted(
-                ((x, alpha * nd.get(x, 0) + (1 - alpha) * nl.get(x, 0)) for x in docs),
-                key=lambda t: -t[1],
-            )
-
-        yield f"minmax a_dense={alpha}", mix
+    for alpha in (0.2, 0.3, 0.4, 0.5):
+        yield f"minmax a_dense={alpha}", mixer(minmax, alpha)
+    for alpha in (0.3, 0.5, 0.7):
+        yield f"max-scaled a_dense={alpha}", mixer(maxnorm, alpha)
 
 
 def score(qrels, questions, dense, lexical, fuse):
