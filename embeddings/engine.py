@@ -24,7 +24,7 @@ from tqdm import tqdm
 from embeddings.chunking import CHUNKER_VERSION, ChunkerConfig, Passage, chunk
 from embeddings.context import place_names
 from embeddings.encoders import Encoder
-from embeddings.fusion import rrf
+from embeddings.fusion import minmax_mix, rrf
 from embeddings.lexical import LEXICAL_VERSION, LexicalIndex
 from embeddings.store import Document, Store, StoredPassage
 from embeddings.text import CLEANER_VERSION, CleanDocument, clean, normalize
@@ -122,11 +122,17 @@ class SearchEngine:
         *,
         rrf_k: int = 60,
         candidates: int = 50,
+        fusion: Literal["rrf", "minmax"] = "rrf",
+        lexical_weight: float = 1.0,
+        mix_alpha: float = 0.5,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.encoder = encoder
         self.chunker = chunker or ChunkerConfig()
         self.rrf_k = rrf_k
+        self.fusion = fusion
+        self.lexical_weight = lexical_weight
+        self.mix_alpha = mix_alpha
         self.candidates = candidates
         self._write_lock = threading.Lock()
         self.index_dir.mkdir(parents=True, exist_ok=True)
@@ -336,9 +342,19 @@ class SearchEngine:
             elif mode == "lexical":
                 ranked = lexical[:k]
             else:
-                ranked = rrf([dense, lexical], k=self.rrf_k)[:k]
+                ranked = self.fuse(dense, lexical)[:k]
             results.append(self._hits(ranked, dict(dense), dict(lexical)))
         return results
+
+    def fuse(
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """Hybrid ranking of the two candidate lists (settings chosen by tune_fusion.py)."""
+        if not lexical:  # e.g. an English question: no Chinese terms to match
+            return dense
+        if self.fusion == "minmax":
+            return minmax_mix(dense, lexical, self.mix_alpha)
+        return rrf([dense, lexical], k=self.rrf_k, weights=[1.0, self.lexical_weight])
 
     def _dense(self, qv: np.ndarray, n: int, allowed: set[int] | None) -> list[tuple[int, float]]:
         return self.vectors.search(qv, n, allowed)

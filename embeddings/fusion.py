@@ -22,3 +22,27 @@ def rrf(
             scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
             first_rank.setdefault(doc, (r, rank))
     return sorted(scores.items(), key=lambda x: (-x[1], first_rank[x[0]], x[0]))
+
+
+def minmax_mix(
+    dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], alpha: float
+) -> list[tuple[int, float]]:
+    """Convex mix of min-max normalised scores: alpha · dense + (1 − alpha) · lexical.
+
+    A passage missing from one list gets 0 from it. Ties keep the dense list's order.
+    """
+
+    def norm(pairs: Sequence[tuple[int, float]]) -> dict[int, float]:
+        if not pairs:
+            return {}
+        lo, hi = min(s for _, s in pairs), max(s for _, s in pairs)
+        return {d: (s - lo) / (hi - lo) if hi > lo else 1.0 for d, s in pairs}
+
+    nd, nl = norm(dense), norm(lexical)
+    order: dict[int, int] = {}
+    for i, (d, _) in enumerate([*dense, *lexical]):
+        order.setdefault(d, i)
+    fused = {
+        d: alpha * nd.get(d, 0.0) + (1 - alpha) * nl.get(d, 0.0) for d in nd.keys() | nl.keys()
+    }
+    return sorted(fused.items(), key=lambda x: (-x[1], order[x[0]], x[0]))

@@ -302,14 +302,16 @@ def table(modes: dict[str, dict[str, float]]) -> str:
 
 def squad_engine(path: Path, settings, encoder) -> SearchEngine:
     """An index of a SQuAD file in its own cache, keyed by file hash, model and chunker."""
-    from service.factory import chunker_config
+    from service.factory import chunker_config, engine_options
 
     docs, _ = load_squad(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     chunker = chunker_config(settings)
     versions = f"{INDEX_FORMAT}.{CLEANER_VERSION}.{CHUNKER_VERSION}.{LEXICAL_VERSION}"
     key = f"{path.stem}-{digest}-{encoder.fingerprint}-c{chunker.target_chars}-v{versions}"
-    engine = SearchEngine(settings.data_dir / "eval" / key, encoder, chunker, rrf_k=settings.rrf_k)
+    engine = SearchEngine(
+        settings.data_dir / "eval" / key, encoder, chunker, **engine_options(settings)
+    )
     if len(engine.documents()) != len(docs):
         engine.add_documents(docs, progress=True)
     return engine

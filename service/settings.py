@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +24,10 @@ class Settings(BaseSettings):
     query_prompt: str | None = Field(None, description="Overrides the model's query prompt.")
     passage_prompt: str | None = Field(None, description="Overrides the model's passage prompt.")
     chunk_chars: int = Field(300, ge=50, le=4000, description="Target passage size in characters.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant of hybrid search.")
+    fusion: Literal["rrf", "minmax"] = Field("rrf", description="How hybrid search fuses.")
+    rrf_k: int = Field(5, ge=1, description="Reciprocal-rank-fusion constant of hybrid search.")
+    lexical_weight: float = Field(2.0, gt=0, description="Weight of the BM25 ranking in RRF.")
+    mix_alpha: float = Field(0.4, ge=0, le=1, description="Dense share in the min-max mix.")
     encode_batch_size: int = Field(32, ge=1)
     max_batch_queries: int = Field(64, ge=1, description="Most queries in one /search/batch.")
 

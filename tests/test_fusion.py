@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from embeddings.fusion import rrf
 
 
@@ -42,3 +44,23 @@ def test_rrf_weights_and_ties() -> None:
     # equal evidence: the tie goes to the first ranking's order
     assert [d for d, _ in rrf([a, b])] == [1, 2]
     assert [d for d, _ in rrf([a, b], weights=[1.0, 2.0])] == [2, 1]
+
+
+def test_minmax_mix_matches_the_oracle() -> None:
+    from embeddings.fusion import minmax_mix
+
+    rng = random.Random(11)
+    for _ in range(200):
+        dense = [(i, rng.random()) for i in rng.sample(range(20), rng.randint(1, 10))]
+        lexical = [(i, rng.random() * 10) for i in rng.sample(range(20), rng.randint(1, 10))]
+        alpha = rng.choice([0.0, 0.3, 0.5, 1.0])
+
+        def norm(pairs):
+            lo, hi = min(s for _, s in pairs), max(s for _, s in pairs)
+            return {d: (s - lo) / (hi - lo) if hi > lo else 1.0 for d, s in pairs}
+
+        nd, nl = norm(dense), norm(lexical)
+        expected = {d: alpha * nd.get(d, 0) + (1 - alpha) * nl.get(d, 0) for d in set(nd) | set(nl)}
+        fused = minmax_mix(dense, lexical, alpha)
+        assert dict(fused) == pytest.approx(expected)
+        assert [s for _, s in fused] == sorted((s for _, s in fused), reverse=True)
