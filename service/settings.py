@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(300, ge=50, le=4000, description="Target passage size in characters.")
     fusion: Literal["rrf", "minmax"] = Field("rrf", description="How hybrid search fuses.")
     rrf_k: int = Field(5, ge=1, description="Reciprocal-rank-fusion constant of hybrid search.")
-    lexical_weight: float = Field(2.0, gt=0, description="Weight of the BM25 ranking in RRF.")
+    lexical_weight: float = Field(3.0, gt=0, description="Weight of the BM25 ranking in RRF.")
     mix_alpha: float = Field(0.4, ge=0, le=1, description="Dense share in the min-max mix.")
     encode_batch_size: int = Field(32, ge=1)
     max_batch_queries: int = Field(64, ge=1, description="Most queries in one /search/batch.")
