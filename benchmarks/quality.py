@@ -142,6 +142,9 @@ def main() -> int:
         sizes = [int(x) for x in args.chunks.split(",")]
         rows = {}
         for size in sizes:
+            if size == base.chunk_chars:
+                rows[size] = results
+                continue
             s = base.model_copy(update={"chunk_chars": size})
             rows[size] = run_sets(s, encoder, args.limit, answers=False)
         names = list(rows[sizes[0]])
