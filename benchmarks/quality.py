@@ -156,6 +156,18 @@ def main() -> int:
                 for n in names
             ]
             md.append(f"| {size} | " + " | ".join(cells) + " |")
+        tuning = [n for n in names if "held-out" not in n]
+        mean = {
+            size: sum(rows[size][n]["modes"]["hybrid"]["hit@1"] for n in tuning) / len(tuning)
+            for size in sizes
+        }
+        best = max(sizes, key=lambda size: (mean[size], -abs(size - base.chunk_chars)))
+        md += [
+            "",
+            "Mean hybrid hit@1 over " + ", ".join(tuning) + " (the held-out questions are not "
+            "used to choose): " + ", ".join(f"{size}: {mean[size]:.3f}" for size in sizes) + ". "
+            f"Best: {best} characters; the default `CHUNK_CHARS` is {base.chunk_chars}.",
+        ]
     fusion = RESULTS / "fusion.md"
     if fusion.exists():
         md += ["", fusion.read_text().strip()]

