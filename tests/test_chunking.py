@@ -66,7 +66,8 @@ def test_001_inline_yao_items_nest_under_numbered_sections() -> None:
 
 
 def test_002_parallel_lead_sentences_are_sections() -> None:
-    assert sections("002")[1:] == [
+    # A section longer than a passage spans several passages: compare the distinct paths.
+    assert list(dict.fromkeys(sections("002")[1:])) == [
         "要強化責任落實",
         "要強化示范引領",
         "要強化能力提升",
@@ -133,4 +134,7 @@ def test_long_sections_split_at_sentence_ends_with_overlap() -> None:
 def test_tiny_fragments_are_merged() -> None:
     for prefix in ["000", "001", "002", "003", "004"]:
         _, passages = passages_of(prefix)
-        assert all(len(p.text) >= 75 or p.section == PAGE_HEADLINES for p in passages), prefix
+        assert all(
+            len(p.text) >= ChunkerConfig().min_chars or p.section == PAGE_HEADLINES
+            for p in passages
+        ), prefix
