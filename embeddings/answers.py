@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from embeddings.encoders import Encoder
+from embeddings.encoders import AnyEncoder
 from embeddings.engine import Hit
 from embeddings.highlight import query_terms
 from embeddings.lexical import Tokenizer
@@ -87,7 +87,7 @@ class Candidate:
 
 
 def candidates(
-    question: str, hits: list[Hit], encoder: Encoder, tokenizer: Tokenizer, passages: int = 3
+    question: str, hits: list[Hit], encoder: AnyEncoder, tokenizer: Tokenizer, passages: int = 3
 ) -> list[Candidate]:
     """Every candidate sentence of the top passages with its three feature scores."""
     spans = [
@@ -134,7 +134,7 @@ def choose(
 def extract_answer(
     question: str,
     hits: list[Hit],
-    encoder: Encoder,
+    encoder: AnyEncoder,
     tokenizer: Tokenizer,
     config: AnswerConfig | None = None,
 ) -> tuple[Answer | None, str]:

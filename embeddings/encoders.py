@@ -6,7 +6,9 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +132,88 @@ class Encoder:
         return len(self._model.tokenizer(text)["input_ids"])
 
 
+class ModelUnavailableError(RuntimeError):
+    """The model failed to load, or is not the one the index was built with."""
+
+
+class WarmingEncoder:
+    """Stands in for an `Encoder` while the real one loads in a background thread.
+
+    Importing torch and sentence-transformers and loading a model takes longer on a small CPU
+    than opening an index, so a restarted service can answer lexical queries at once while
+    the model warms up. The identity (name, fingerprint, dimension, passage prompt) is the one
+    the index's manifest recorded; once loaded, the real model must have the same identity or
+    every call that needs it raises `ModelUnavailableError`, never returning wrong vectors.
+    Calls that need the model wait for it.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Encoder],
+        *,
+        name: str,
+        fingerprint: str,
+        dim: int,
+        passage_prompt: str,
+    ) -> None:
+        self.name = name
+        self.fingerprint = fingerprint
+        self.dim = dim
+        self.passage_prompt = passage_prompt
+        self._future: Future[Encoder] = Future()
+        threading.Thread(
+            target=self._load, args=(load,), name="encoder-warmup", daemon=True
+        ).start()
+
+    def _load(self, load: Callable[[], Encoder]) -> None:
+        t0 = time.perf_counter()
+        try:
+            encoder = load()
+        except Exception as exc:  # handed to every caller that waits
+            logger.exception("the model %s failed to load", self.name)
+            self._future.set_exception(
+                ModelUnavailableError(f"the model {self.name} failed to load: {exc}")
+            )
+            return
+        logger.info("model %s ready in %.1fs", self.name, time.perf_counter() - t0)
+        self._future.set_result(encoder)
+
+    @property
+    def ready(self) -> bool:
+        return self._future.done()
+
+    def wait(self, timeout: float | None = None) -> Encoder:
+        """The loaded encoder, after checking it is the model the index was built with."""
+        encoder = self._future.result(timeout)
+        found = (encoder.name, encoder.fingerprint, encoder.dim, encoder.passage_prompt)
+        wanted = (self.name, self.fingerprint, self.dim, self.passage_prompt)
+        if found != wanted:
+            raise ModelUnavailableError(
+                f"The model {encoder.name} (fingerprint {encoder.fingerprint}, "
+                f"{encoder.dim} dimensions, passage prompt {encoder.passage_prompt!r}) is not "
+                f"the one the index was built with ({self.name}, {self.fingerprint}, {self.dim}, "
+                f"{self.passage_prompt!r}). Rebuild the index: python -m service index --rebuild"
+            )
+        return encoder
+
+    @property
+    def query_prompt(self) -> str:
+        return self.wait().query_prompt
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.wait().max_seq_length
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.wait().encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self.wait().encode_passages(texts, progress=progress)
+
+    def tokenize_count(self, text: str) -> int:
+        return self.wait().tokenize_count(text)
+
+
 def _pick(*options: str | None) -> str:
     return next((o for o in options if o is not None), "")
 
@@ -150,3 +234,7 @@ def _dimension(model: object) -> int | None:
         getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     )  # type: ignore[attr-defined]
     return getter()
+
+
+# What the engine and the answer extractor accept: a loaded encoder or one still warming up.
+AnyEncoder = Encoder | WarmingEncoder

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from embeddings.chunking import CHUNKER_VERSION, ChunkerConfig, Passage, chunk
 from embeddings.context import place_names
-from embeddings.encoders import Encoder
+from embeddings.encoders import AnyEncoder
 from embeddings.fusion import minmax_mix, rrf
 from embeddings.lexical import LEXICAL_VERSION, LexicalIndex
 from embeddings.store import Document, Store, StoredPassage
@@ -97,6 +97,17 @@ def lexical_input(p: Passage | StoredPassage, context: str = "") -> str:
     return f"{head}\n{p.text}" if head else p.text
 
 
+def read_manifest(index_dir: Path) -> dict | None:
+    """What built the index in `index_dir`, or None when there is no readable index there."""
+    index_dir = Path(index_dir)
+    if not (index_dir / "meta.sqlite").exists():
+        return None
+    try:
+        return json.loads((index_dir / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def read_source(path: Path) -> str:
     """Read a user's text file whatever its encoding (UTF-8, UTF-8 with BOM, GB18030, Big5)."""
     raw = path.read_bytes()
@@ -117,7 +128,7 @@ class SearchEngine:
     def __init__(
         self,
         index_dir: Path,
-        encoder: Encoder,
+        encoder: AnyEncoder,
         chunker: ChunkerConfig | None = None,
         *,
         rrf_k: int = 60,

@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = engine or open_engine(settings)
+        app.state.engine = engine or open_engine(settings, warm_start=True)
         logger.info("index ready: %d passages", len(app.state.engine))
         yield
 

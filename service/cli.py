@@ -81,7 +81,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from service.factory import open_engine
 
     t0 = time.perf_counter()
-    engine = open_engine(settings)  # before binding the port: ready when it listens
+    # Before binding the port, so it listens once the index is open; the model may still warm.
+    engine = open_engine(settings, warm_start=True)
     logger.info("ready in %.1fs: %d passages", time.perf_counter() - t0, len(engine))
     app = create_app(settings, engine)
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port)

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from embeddings.encoders import ModelUnavailableError
 from embeddings.engine import UnknownDocumentsError
 
 
@@ -52,7 +53,13 @@ async def unknown_documents(request: Request, exc: UnknownDocumentsError) -> JSO
     )
 
 
+async def model_unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
+    """Not the client's fault: the server's model did not load or does not match its index."""
+    return JSONResponse({"error": str(exc)}, status_code=503)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(UnknownDocumentsError, unknown_documents)
+    app.add_exception_handler(ModelUnavailableError, model_unavailable)

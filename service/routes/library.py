@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from embeddings.encoders import WarmingEncoder
 from service import convert
 from service.deps import EngineDep
 from service.schemas import DocumentInfo, DocumentsResponse, Health, Passage
@@ -31,9 +32,17 @@ def documents(engine: EngineDep) -> DocumentsResponse:
 
 @router.get("/health", response_model=Health, tags=["health"])
 def health(engine: EngineDep) -> Health:
-    """200 once the index is loaded (the app does not accept requests before that)."""
+    """200 once the index is loaded (the app does not accept requests before that).
+
+    A 503 when the model failed to load or is not the one the index was built with.
+    """
+    encoder = engine.encoder
+    ready = not isinstance(encoder, WarmingEncoder) or encoder.ready
+    if isinstance(encoder, WarmingEncoder) and ready:
+        encoder.wait()  # raises ModelUnavailableError -> 503
     return Health(
         model=engine.encoder.name,
+        model_ready=ready,
         dimension=engine.encoder.dim,
         documents=len(engine.documents()),
         passages=len(engine),

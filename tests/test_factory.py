@@ -1,0 +1,148 @@
+"""Opening the engine the settings describe, and the warm start after a restart.
+
+A restarted service opens its index and answers lexical queries while the model loads in
+the background; dense answers wait for the model and are the same as a cold start's; a model
+that does not match the index is refused with a 503 that says how to rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from embeddings.encoders import Encoder, ModelUnavailableError, WarmingEncoder
+from embeddings.engine import SearchEngine
+from service.app import create_app
+from service.factory import chunker_config, engine_options, open_engine
+from service.settings import Settings
+
+QUESTION = "耒阳着力打造哪五大产业？"
+
+
+@pytest.fixture(scope="module")
+def built_index(settings: Settings, encoder: Encoder, tmp_path_factory) -> Path:
+    """A seed index on disk, built once, copied by each test that changes it."""
+    index_dir = tmp_path_factory.mktemp("warm") / "index"
+    open_engine(settings, index_dir, encoder)
+    return index_dir
+
+
+def gated(encoder: Encoder, index_dir: Path) -> tuple[WarmingEncoder, threading.Event]:
+    """A warming encoder whose load finishes only when the test opens the gate."""
+    gate = threading.Event()
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+
+    def load() -> Encoder:
+        gate.wait(timeout=60)
+        return encoder
+
+    warming = WarmingEncoder(
+        load,
+        name=manifest["model"],
+        fingerprint=manifest["model_fingerprint"],
+        dim=manifest["dim"],
+        passage_prompt=manifest["passage_prompt"],
+    )
+    return warming, gate
+
+
+def ids(hits: list[dict]) -> list[str]:
+    return [h["passage_id"] for h in hits]
+
+
+def test_lexical_answers_while_the_model_warms_and_dense_waits_for_it(
+    settings: Settings, encoder: Encoder, built_index: Path
+) -> None:
+    warming, gate = gated(encoder, built_index)
+    engine = SearchEngine(
+        built_index, warming, chunker_config(settings), **engine_options(settings)
+    )
+    cold = SearchEngine(built_index, encoder, chunker_config(settings), **engine_options(settings))
+    with TestClient(create_app(settings, engine)) as client:
+        health = client.get("/health").json()
+        assert health["model_ready"] is False
+        assert health["passages"] == len(cold)
+        lexical = client.post("/search", json={"query": QUESTION, "mode": "lexical"})
+        assert lexical.status_code == 200
+        assert "紙品" in lexical.json()["hits"][0]["text"]
+        assert not warming.ready  # the lexical answer did not need the model
+
+        gate.set()
+        hybrid = client.post("/search", json={"query": QUESTION, "mode": "hybrid", "k": 10})
+        assert hybrid.status_code == 200
+        expected = [h.passage.passage_id for h in cold.search(QUESTION, 10, "hybrid")]
+        assert ids(hybrid.json()["hits"]) == expected
+        assert client.get("/health").json()["model_ready"] is True
+
+
+def test_open_engine_warm_start_loads_the_configured_model(
+    settings: Settings, encoder: Encoder, built_index: Path
+) -> None:
+    engine = open_engine(settings, built_index, warm_start=True)
+    assert isinstance(engine.encoder, WarmingEncoder)
+    loaded = engine.encoder.wait(timeout=120)
+    assert loaded.fingerprint == encoder.fingerprint
+    warm = [h.passage.passage_id for h in engine.search(QUESTION, 5, "dense")]
+    cold = SearchEngine(built_index, encoder, chunker_config(settings), **engine_options(settings))
+    assert warm == [h.passage.passage_id for h in cold.search(QUESTION, 5, "dense")]
+
+
+def test_no_warm_start_without_an_index(settings: Settings, tmp_path: Path) -> None:
+    from service.factory import warming_encoder
+
+    assert warming_encoder(settings, tmp_path / "absent") is None
+    other = Settings(data_dir=settings.data_dir, seeds_dir=settings.seeds_dir, model="other/model")
+    assert warming_encoder(other, tmp_path / "absent") is None
+
+
+def test_a_model_that_does_not_match_the_index_is_a_503_with_the_fix(
+    settings: Settings, encoder: Encoder, built_index: Path, tmp_path: Path
+) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index, index_dir)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["model_fingerprint"] = "0123456789ab"  # as if built from other weights
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    engine = open_engine(settings, index_dir, warm_start=True)
+    with pytest.raises(ModelUnavailableError, match="index --rebuild"):
+        engine.encoder.wait(timeout=120)
+    with TestClient(create_app(settings, engine)) as client:
+        for mode in ("dense", "hybrid"):
+            r = client.post("/search", json={"query": QUESTION, "mode": mode})
+            assert r.status_code == 503
+            assert "Rebuild the index" in r.json()["error"]
+        assert client.post("/ask", json={"question": QUESTION}).status_code == 503
+        health = client.get("/health")
+        assert health.status_code == 503 and "0123456789ab" in health.json()["error"]
+        # The lexical index does not depend on the model, so it still answers.
+        assert (
+            client.post("/search", json={"query": QUESTION, "mode": "lexical"}).status_code == 200
+        )
+
+
+def test_a_model_that_fails_to_load_is_a_503(settings: Settings, built_index: Path) -> None:
+    manifest = json.loads((built_index / "manifest.json").read_text())
+
+    def load() -> Encoder:
+        raise OSError("model.safetensors: no such file")
+
+    warming = WarmingEncoder(
+        load,
+        name=manifest["model"],
+        fingerprint=manifest["model_fingerprint"],
+        dim=manifest["dim"],
+        passage_prompt=manifest["passage_prompt"],
+    )
+    engine = SearchEngine(
+        built_index, warming, chunker_config(settings), **engine_options(settings)
+    )
+    with TestClient(create_app(settings, engine)) as client:
+        r = client.post("/search", json={"query": QUESTION})
+        assert r.status_code == 503 and "no such file" in r.json()["error"]
+        assert client.get("/health").status_code == 503
