@@ -7,6 +7,7 @@ a Simplified query matches Traditional text. A domain dictionary keeps corpus te
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,12 +24,28 @@ from embeddings.text import normalize
 logger = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]")
-LEXICAL_VERSION = "1"
+_DATA_FILES = ("userdict.txt", "stopwords.txt")
+
+
+def _data_text(name: str) -> str:
+    return resources.files("embeddings").joinpath("data", name).read_text(encoding="utf-8")
 
 
 def _data_lines(name: str) -> list[str]:
-    text = resources.files("embeddings").joinpath("data", name).read_text(encoding="utf-8")
+    text = _data_text(name)
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _data_digest() -> str:
+    digest = hashlib.sha1()
+    for name in _DATA_FILES:
+        digest.update(_data_text(name).encode())
+    return digest.hexdigest()[:8]
+
+
+# Changes with the code's tokenisation and with the dictionary or stop words, so an index
+# tokenised differently is refused rather than queried with tokens it does not contain.
+LEXICAL_VERSION = f"1-{_data_digest()}"
 
 
 class Tokenizer:

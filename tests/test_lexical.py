@@ -19,6 +19,22 @@ def test_dictionary_terms_stay_whole(tok, term: str) -> None:
     assert term in tok.tokens(f"必须坚持{term}的要求")
 
 
+@pytest.mark.parametrize(
+    ("question", "heading"),
+    [
+        ("政法评论里“一要”部分讲的是什么？", "一要在深刻领会重大意义中坚定前行方向。"),
+        ("“二是”讲了什么", "二是政治上坚决维护。"),
+    ],
+)
+def test_ordinal_headings_are_one_token_in_questions_and_text(
+    tok, question: str, heading: str
+) -> None:
+    ordinal = heading[:2]
+    assert ordinal in tok.tokens(question)
+    assert ordinal in tok.tokens(heading)
+    assert tok.tokens("统一是前提") == ["统一", "前提"]  # not 统 + 一是
+
+
 def test_simplified_and_traditional_give_the_same_tokens(tok) -> None:
     assert tok.tokens("堅持發展為要，奮力推動經濟高質量發展") == tok.tokens(
         "坚持发展为要，奋力推动经济高质量发展"
