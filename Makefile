@@ -37,7 +37,7 @@ eval: model  ## the seed question set in all modes
 	$(PY) -m service eval --questions benchmarks/questions/seeds.jsonl --mode all --answers --compare
 
 bench-quality: model  ## public benchmarks + seed set -> benchmarks/results/quality.md and .png
-	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/quality.py --chunks 200,300,400
 
 bench-speed: model  ## index build, restart-to-ready and /search latency
 	$(PY) benchmarks/speed.py

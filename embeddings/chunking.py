@@ -47,7 +47,7 @@ PAGE_HEADLINES = "版面标题"
 
 @dataclass(frozen=True)
 class ChunkerConfig:
-    target_chars: int = 200
+    target_chars: int = 300
     overlap_sentences: int = 1
 
     @property
