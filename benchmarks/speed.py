@@ -38,14 +38,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> float:
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Return once `/health` answers 200."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
             raise RuntimeError("the service exited")
         try:
             if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return time.perf_counter() - t0
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.05)

@@ -91,6 +91,13 @@ class Encoder:
         )
         self._lock = threading.Lock()
 
+    # A loaded encoder is always ready; these match `WarmingEncoder`'s so callers need not ask
+    # which kind they hold.
+    ready = True
+
+    def wait(self, timeout: float | None = None) -> Encoder:
+        return self
+
     @property
     def max_seq_length(self) -> int:
         return int(self._model.max_seq_length)
@@ -164,6 +171,20 @@ class WarmingEncoder:
         threading.Thread(
             target=self._load, args=(load,), name="encoder-warmup", daemon=True
         ).start()
+
+    @classmethod
+    def expecting(cls, load: Callable[[], Encoder], manifest: dict) -> WarmingEncoder:
+        """Load in the background the model an index's manifest (`SearchEngine.manifest`) names.
+
+        Raises KeyError, TypeError or ValueError when the manifest lacks the model's identity.
+        """
+        return cls(
+            load,
+            name=manifest["model"],
+            fingerprint=manifest["model_fingerprint"],
+            dim=int(manifest["dim"]),
+            passage_prompt=manifest["passage_prompt"],
+        )
 
     def _load(self, load: Callable[[], Encoder]) -> None:
         t0 = time.perf_counter()

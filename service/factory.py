@@ -57,13 +57,7 @@ def warming_encoder(settings: Settings, index_dir: Path) -> WarmingEncoder | Non
     ):
         return None
     try:
-        return WarmingEncoder(
-            lambda: build_encoder(settings),
-            name=manifest["model"],
-            fingerprint=manifest["model_fingerprint"],
-            dim=int(manifest["dim"]),
-            passage_prompt=manifest["passage_prompt"],
-        )
+        return WarmingEncoder.expecting(lambda: build_encoder(settings), manifest)
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embeddings.encoders import Encoder, ModelUnavailableError, WarmingEncoder
-from embeddings.engine import SearchEngine
+from embeddings.engine import SearchEngine, read_manifest
 from service.app import create_app
 from service.factory import chunker_config, engine_options, open_engine
 from service.settings import Settings
@@ -35,20 +35,12 @@ def built_index(settings: Settings, encoder: Encoder, tmp_path_factory) -> Path:
 def gated(encoder: Encoder, index_dir: Path) -> tuple[WarmingEncoder, threading.Event]:
     """A warming encoder whose load finishes only when the test opens the gate."""
     gate = threading.Event()
-    manifest = json.loads((index_dir / "manifest.json").read_text())
 
     def load() -> Encoder:
         gate.wait(timeout=60)
         return encoder
 
-    warming = WarmingEncoder(
-        load,
-        name=manifest["model"],
-        fingerprint=manifest["model_fingerprint"],
-        dim=manifest["dim"],
-        passage_prompt=manifest["passage_prompt"],
-    )
-    return warming, gate
+    return WarmingEncoder.expecting(load, read_manifest(index_dir)), gate
 
 
 def ids(hits: list[dict]) -> list[str]:
@@ -127,18 +119,10 @@ def test_a_model_that_does_not_match_the_index_is_a_503_with_the_fix(
 
 
 def test_a_model_that_fails_to_load_is_a_503(settings: Settings, built_index: Path) -> None:
-    manifest = json.loads((built_index / "manifest.json").read_text())
-
     def load() -> Encoder:
         raise OSError("model.safetensors: no such file")
 
-    warming = WarmingEncoder(
-        load,
-        name=manifest["model"],
-        fingerprint=manifest["model_fingerprint"],
-        dim=manifest["dim"],
-        passage_prompt=manifest["passage_prompt"],
-    )
+    warming = WarmingEncoder.expecting(load, read_manifest(built_index))
     engine = SearchEngine(
         built_index, warming, chunker_config(settings), **engine_options(settings)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from embeddings.encoders import WarmingEncoder
 from service import convert
 from service.deps import EngineDep
 from service.schemas import DocumentInfo, DocumentsResponse, Health, Passage
@@ -36,10 +35,9 @@ def health(engine: EngineDep) -> Health:
 
     A 503 when the model failed to load or is not the one the index was built with.
     """
-    encoder = engine.encoder
-    ready = not isinstance(encoder, WarmingEncoder) or encoder.ready
-    if isinstance(encoder, WarmingEncoder) and ready:
-        encoder.wait()  # raises ModelUnavailableError -> 503
+    ready = engine.encoder.ready
+    if ready:
+        engine.encoder.wait()  # a model that failed or does not match: ModelUnavailableError, 503
     return Health(
         model=engine.encoder.name,
         model_ready=ready,
