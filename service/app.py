@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from embeddings.engine import SearchEngine
 from service import errors
 from service.factory import open_engine
-from service.routes import ask, library, search, similar
+from service.routes import ask, library, page, search, similar
 from service.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -39,4 +39,5 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     app.include_router(similar.router)
     app.include_router(ask.router)
     app.include_router(library.router)
+    app.include_router(page.router)
     return app

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,29 @@ class Settings(BaseSettings):
     mix_alpha: float = Field(0.4, ge=0, le=1, description="Dense share in the min-max mix.")
     encode_batch_size: int = Field(32, ge=1)
     max_batch_queries: int = Field(64, ge=1, description="Most queries in one /search/batch.")
+    max_doc_ids: int = Field(100, ge=1, description="Most doc_ids in one search filter.")
+    # Documents over HTTP
+    max_upload_mb: float = Field(50, gt=0, description="Largest upload (all files of a request).")
+    sync_passages: int = Field(
+        200, ge=1, description="Uploads with more passages to embed than this run as a job (202)."
+    )
+    # Strangers: keys, limits, CORS, logs
+    api_key: SecretStr | None = Field(None, description="Protects every write when set.")
+    read_api_key: SecretStr | None = Field(None, description="Also protects reads when set.")
+    max_json_bytes: int = Field(1_000_000, ge=1024, description="Largest JSON request body.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+    log_format: Literal["text", "json"] = "text"
+    # Speed
+    encoder_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="onnx: int8 ONNX Runtime copy of the default model; torch: PyTorch."
+    )
+    onnx_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0: cores.")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes (Milvus backend only).")
+    # Storage backend
+    backend: Literal["local", "milvus"] = "local"
+    milvus_uri: str | None = Field(None, description="None: start milvus-lite under DATA_DIR.")
+    milvus_token: SecretStr | None = None
+    milvus_collection: str = "passages"
 
     @property
     def index_dir(self) -> Path:
