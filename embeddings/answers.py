@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 
 from embeddings.encoders import AnyEncoder
-from embeddings.engine import Hit
 from embeddings.highlight import query_terms
-from embeddings.lexical import Tokenizer
+from embeddings.hits import Hit
 from embeddings.text import CLOSERS, TERMINAL, normalize
+from embeddings.tokenizer import Tokenizer
 
 MAX_ANSWER_CHARS = 200
 _SENTENCE = re.compile(
@@ -145,11 +145,13 @@ def extract_answer(
     cands = candidates(question, hits, encoder, tokenizer, config.passages)
     if not cands:
         return None, "the top passages hold no complete sentence"
-    best, score = choose(cands, bool(_HAN.search(question)), config)
+    has_chinese = bool(_HAN.search(question))
+    best, score = choose(cands, has_chinese, config)
     if best is None:
+        threshold = config.threshold if has_chinese else config.threshold_dense_only
         return None, (
             f"no sentence in the top passages answers the question well enough "
-            f"(best score {score:.2f}, threshold {config.threshold:.2f})"
+            f"(best score {score:.2f}, threshold {threshold:.2f})"
         )
     passage_id = hits[best.hit_rank].passage.passage_id
     return Answer(best.text, passage_id, best.start, best.end, round(score, 4)), "ok"

@@ -3,6 +3,7 @@
 A passage deep in a document rarely repeats what the document is about: the town it is
 about (永州, 耒阳), the title. Questions name them ("耒阳着力打造…"), so each passage is
 indexed with a short header of its document's title and its recurring place names.
+The dense model and BM25 each read the passage with the header that measured best for it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
+from embeddings.chunking import Passage
+from embeddings.store import StoredPassage
 from embeddings.text import normalize
 
 # Too common in this genre to tell documents apart.
@@ -31,3 +34,29 @@ def place_names(text: str, limit: int = 2, min_count: int = 3) -> list[str]:
         if w.flag == "ns" and len(w.word) >= 2 and w.word not in _GENERIC_PLACES
     )
     return [w for w, n in counts.most_common(limit) if n >= min_count]
+
+
+def passage_header(p: Passage | StoredPassage, context: str, *, title: bool = True) -> str:
+    """Title, recurring place names and heading path: what the passage is part of."""
+    parts = [p.title if title else "", context]
+    if p.section and p.section not in p.text[: len(p.section) + 4]:
+        parts.append(p.section)
+    return " ".join(x for x in parts if x)
+
+
+def dense_input(p: Passage | StoredPassage, context: str = "") -> str:
+    """What the dense model reads: place names and heading path, then the text.
+
+    Normalised (t2s, half width) like the queries, so the model compares like with like
+    whichever script either side is in. The title is left out: its generic wording pulls
+    every passage of a document together (measured on the seed questions: dense hit@1
+    .65 without it, .59 with it).
+    """
+    head = passage_header(p, context, title=False)
+    return normalize(f"{head}\n{p.text}" if head else p.text)
+
+
+def lexical_input(p: Passage | StoredPassage, context: str = "") -> str:
+    """What BM25 reads: title, place names and heading path, then the text."""
+    head = passage_header(p, context)
+    return f"{head}\n{p.text}" if head else p.text

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,9 @@ class Encoder:
             prompts.get("passage", prompts.get("document")),
             family.get("passage"),
         )
-        fingerprint = f"{model}|{self.dim}|{_weights_id(self._model)}"
-        self.fingerprint = hashlib.sha1(fingerprint.encode()).hexdigest()[:12]
+        self.fingerprint = model_fingerprint(
+            self._model, model, self.query_prompt, self.passage_prompt
+        )
         self._cache = (
             EmbeddingCache(cache_dir / f"{self.fingerprint}.sqlite") if cache_dir else None
         )
@@ -105,8 +107,12 @@ class Encoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.query_prompt, cache=False)
 
-    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self._encode(texts, self.passage_prompt, cache=True, progress=progress)
+    def encode_passages(
+        self, texts: Sequence[str], progress: bool = False, *, cache: bool = True
+    ) -> np.ndarray:
+        """Passage vectors; `cache=False` for one-off texts (a /similar query) that would
+        only grow the cache."""
+        return self._encode(texts, self.passage_prompt, cache=cache, progress=progress)
 
     def _encode(
         self, texts: Sequence[str], prompt: str, *, cache: bool, progress: bool = False
@@ -143,6 +149,14 @@ class ModelUnavailableError(RuntimeError):
     """The model failed to load, or is not the one the index was built with."""
 
 
+class ModelWarmingError(ModelUnavailableError):
+    """The model is still loading after a restart; try again in `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class WarmingEncoder:
     """Stands in for an `Encoder` while the real one loads in a background thread.
 
@@ -162,8 +176,10 @@ class WarmingEncoder:
         fingerprint: str,
         dim: int,
         passage_prompt: str,
+        timeout: float | None = None,
     ) -> None:
         self.name = name
+        self.timeout = timeout
         self.fingerprint = fingerprint
         self.dim = dim
         self.passage_prompt = passage_prompt
@@ -173,7 +189,9 @@ class WarmingEncoder:
         ).start()
 
     @classmethod
-    def expecting(cls, load: Callable[[], Encoder], manifest: dict) -> WarmingEncoder:
+    def expecting(
+        cls, load: Callable[[], Encoder], manifest: dict, *, timeout: float | None = None
+    ) -> WarmingEncoder:
         """Load in the background the model an index's manifest (`SearchEngine.manifest`) names.
 
         Raises KeyError, TypeError or ValueError when the manifest lacks the model's identity.
@@ -184,6 +202,7 @@ class WarmingEncoder:
             fingerprint=manifest["model_fingerprint"],
             dim=int(manifest["dim"]),
             passage_prompt=manifest["passage_prompt"],
+            timeout=timeout,
         )
 
     def _load(self, load: Callable[[], Encoder]) -> None:
@@ -204,8 +223,20 @@ class WarmingEncoder:
         return self._future.done()
 
     def wait(self, timeout: float | None = None) -> Encoder:
-        """The loaded encoder, after checking it is the model the index was built with."""
-        encoder = self._future.result(timeout)
+        """The loaded encoder, after checking it is the model the index was built with.
+
+        Waits at most `timeout` (default: the one given at construction), so requests that
+        need the model cannot pile up in the thread pool while it loads; past it,
+        `ModelWarmingError` (a 503 with Retry-After).
+        """
+        try:
+            encoder = self._future.result(timeout if timeout is not None else self.timeout)
+        except FutureTimeout:
+            raise ModelWarmingError(
+                f"the model {self.name} is still loading after a restart; lexical search "
+                "(mode=lexical) answers already. Try again in a few seconds.",
+                retry_after=5,
+            ) from None
         found = (encoder.name, encoder.fingerprint, encoder.dim, encoder.passage_prompt)
         wanted = (self.name, self.fingerprint, self.dim, self.passage_prompt)
         if found != wanted:
@@ -228,8 +259,10 @@ class WarmingEncoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.wait().encode_queries(texts)
 
-    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self.wait().encode_passages(texts, progress=progress)
+    def encode_passages(
+        self, texts: Sequence[str], progress: bool = False, *, cache: bool = True
+    ) -> np.ndarray:
+        return self.wait().encode_passages(texts, progress=progress, cache=cache)
 
     def tokenize_count(self, text: str) -> int:
         return self.wait().tokenize_count(text)
@@ -239,15 +272,33 @@ def _pick(*options: str | None) -> str:
     return next((o for o in options if o is not None), "")
 
 
-def _weights_id(model: object) -> str:
-    """A cheap identity of the loaded weights, so a changed model never reuses cached vectors."""
-    import torch
+def model_fingerprint(model: object, name: str, query_prompt: str, passage_prompt: str) -> str:
+    """What defines the model's output: every weight, the tokenizer, each module's config
+    (pooling, normalisation, sequence length) and the prompts. Hashing all the weights of a
+    small model takes well under a second, once per start; a sample would miss a change in a
+    later layer and let stale cached vectors and a mismatched index through.
+    """
+    import json
 
-    params = list(model.parameters())  # type: ignore[attr-defined]
-    if not params:
-        return "none"
-    sample = torch.cat([p.detach().flatten()[:64].float() for p in params[:4]])
-    return hashlib.sha1(sample.numpy().tobytes()).hexdigest()[:12]
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{name}|{query_prompt}|{passage_prompt}".encode())
+    for key, tensor in model.state_dict().items():  # type: ignore[attr-defined]
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    tokenizer = getattr(model, "tokenizer", None)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        digest.update(backend.to_str().encode())
+    elif tokenizer is not None:
+        digest.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    for module in model:  # type: ignore[attr-defined]
+        get_config = getattr(module, "get_config_dict", None)
+        config = get_config() if get_config else {}
+        digest.update(
+            f"{type(module).__name__}{json.dumps(config, sort_keys=True, default=str)}".encode()
+        )
+    digest.update(str(getattr(model, "max_seq_length", "")).encode())
+    return digest.hexdigest()[:12]
 
 
 def _dimension(model: object) -> int | None:

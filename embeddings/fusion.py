@@ -46,3 +46,20 @@ def minmax_mix(
         d: alpha * nd.get(d, 0.0) + (1 - alpha) * nl.get(d, 0.0) for d in nd.keys() | nl.keys()
     }
     return sorted(fused.items(), key=lambda x: (-x[1], order[x[0]], x[0]))
+
+
+def fuse(
+    dense: Sequence[tuple[int, float]],
+    lexical: Sequence[tuple[int, float]],
+    method: str = "rrf",
+    *,
+    rrf_k: int = 5,
+    lexical_weight: float = 3.0,
+    mix_alpha: float = 0.4,
+) -> list[tuple[int, float]]:
+    """The hybrid ranking of the two candidate lists (method and constants by tune_fusion.py)."""
+    if not lexical:  # e.g. an English question: no Chinese terms to match
+        return list(dense)
+    if method == "minmax":
+        return minmax_mix(dense, lexical, mix_alpha)
+    return rrf([dense, lexical], k=rrf_k, weights=[1.0, lexical_weight])

@@ -6,8 +6,8 @@ length as the original, so a Simplified query marks the right characters of Trad
 
 from __future__ import annotations
 
-from embeddings.lexical import Tokenizer
 from embeddings.text import normalize
+from embeddings.tokenizer import Tokenizer
 
 
 def query_terms(query: str, tokenizer: Tokenizer) -> list[str]:

@@ -1,18 +1,23 @@
-"""SQLite metadata: documents and their passages, each passage with a stable integer id.
+"""SQLite metadata and the commit point of every write.
 
-The integer id is the passage's id in the vector and lexical indexes, so documents can be
-added, replaced and deleted without renumbering the rest.
+A write is acknowledged once its SQLite transaction has committed (WAL, synchronous=FULL):
+documents, passages, each passage's vector and its BM25 tokens are all in it. The vector and
+BM25 indexes are views of this table that can always be rebuilt from it without the model.
+Each passage has a stable integer id (AUTOINCREMENT, never reused), which is its id in
+those indexes too, so documents can be added, replaced and deleted without renumbering.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from embeddings.chunking import Passage
+import numpy as np
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -21,7 +26,10 @@ CREATE TABLE IF NOT EXISTS documents (
     source TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     text TEXT NOT NULL,
-    context TEXT NOT NULL DEFAULT ''
+    format TEXT NOT NULL DEFAULT 'txt',
+    size INTEGER NOT NULL DEFAULT 0,
+    indexed_at REAL NOT NULL DEFAULT 0,
+    passages INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -32,7 +40,10 @@ CREATE TABLE IF NOT EXISTS passages (
     section TEXT NOT NULL,
     text TEXT NOT NULL,
     start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL
+    "end" INTEGER NOT NULL,
+    pages TEXT NOT NULL DEFAULT '[]',
+    vector BLOB NOT NULL,
+    tokens TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ord);
 """
@@ -49,6 +60,7 @@ class StoredPassage:
     text: str
     start: int
     end: int
+    pages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,141 +70,237 @@ class Document:
     source: str
     sha256: str
     passages: int
+    format: str = "txt"
+    size: int = 0
+    indexed_at: float = 0.0
 
 
-_COLUMNS = 'id, passage_id, doc_id, ord, title, section, text, start, "end"'
+@dataclass(frozen=True)
+class NewPassage:
+    """A passage ready to store: its text, place, vector and BM25 tokens."""
+
+    passage_id: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    vector: np.ndarray
+    tokens: list[str]
+    pages: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    doc_id: str
+    title: str
+    source: str
+    sha256: str
+    text: str
+    passages: list[NewPassage]
+    format: str = "txt"
+    size: int = 0
+
+
+@dataclass
+class WriteResult:
+    """Integer ids a committed write removed and added, per document for the added ones."""
+
+    removed: list[int] = field(default_factory=list)
+    added: dict[str, list[int]] = field(default_factory=dict)
+
+
+_COLUMNS = 'id, passage_id, doc_id, ord, title, section, text, start, "end", pages'
+_DOC_COLUMNS = "doc_id, title, source, sha256, passages, format, size, indexed_at"
+
+
+def _passage(row: tuple) -> StoredPassage:
+    return StoredPassage(*row[:9], tuple(json.loads(row[9])))
+
+
+class StoreError(RuntimeError):
+    """The SQLite file is damaged or unreadable."""
 
 
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
+            self._db.executescript(SCHEMA)
+            self._db.execute("SELECT COUNT(*) FROM passages").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a readable SQLite database ({exc})") from exc
         self._lock = threading.RLock()
 
     def close(self) -> None:
-        self._db.close()
-
-    def transaction(self) -> _Transaction:
-        return _Transaction(self)
-
-    def add_document(
-        self,
-        doc_id: str,
-        title: str,
-        source: str,
-        sha256: str,
-        text: str,
-        passages: Sequence[Passage],
-        context: str = "",
-    ) -> list[int]:
-        """Insert a document and its passages; returns their integer ids in order."""
         with self._lock:
-            self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                (doc_id, title, source, sha256, text, context),
-            )
-            ids = []
-            for i, p in enumerate(passages):
-                cur = self._db.execute(
-                    f"INSERT INTO passages ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (p.passage_id, doc_id, i, p.title, p.section, p.text, p.start, p.end),
-                )
-                ids.append(int(cur.lastrowid or 0))
-            return ids
+            self._db.close()
 
-    def delete_document(self, doc_id: str) -> list[int]:
-        """Delete a document; returns the integer ids of the passages it had."""
+    def check(self) -> str:
+        """SQLite's own integrity check: 'ok' or what is wrong."""
         with self._lock:
-            ids = [
-                r[0] for r in self._db.execute("SELECT id FROM passages WHERE doc_id=?", (doc_id,))
-            ]
-            self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-            return ids
+            rows = self._db.execute("PRAGMA quick_check").fetchall()
+        return "; ".join(str(r[0]) for r in rows)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write(self, puts: Sequence[NewDocument], deletes: Sequence[str]) -> WriteResult:
+        """Put (add or replace) and delete documents in one transaction: all or nothing."""
+        result = WriteResult()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for doc_id in [*deletes, *(d.doc_id for d in puts)]:
+                    result.removed += [
+                        r[0]
+                        for r in self._db.execute(
+                            "SELECT id FROM passages WHERE doc_id=?", (doc_id,)
+                        )
+                    ]
+                    self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+                now = time.time()
+                for doc in puts:
+                    self._db.execute(
+                        f"INSERT INTO documents ({_DOC_COLUMNS}, text) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            doc.doc_id,
+                            doc.title,
+                            doc.source,
+                            doc.sha256,
+                            len(doc.passages),
+                            doc.format,
+                            doc.size,
+                            now,
+                            doc.text,
+                        ),
+                    )
+                    ids = []
+                    for i, p in enumerate(doc.passages):
+                        cur = self._db.execute(
+                            "INSERT INTO passages (passage_id, doc_id, ord, title, section, text, "
+                            'start, "end", pages, vector, tokens) '
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                p.passage_id,
+                                doc.doc_id,
+                                i,
+                                p.title,
+                                p.section,
+                                p.text,
+                                p.start,
+                                p.end,
+                                json.dumps(list(p.pages)),
+                                np.asarray(p.vector, dtype=np.float32).tobytes(),
+                                " ".join(p.tokens),
+                            ),
+                        )
+                        ids.append(int(cur.lastrowid or 0))
+                    result.added[doc.doc_id] = ids
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return result
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     def document(self, doc_id: str) -> Document | None:
-        docs = self._documents("WHERE d.doc_id=?", (doc_id,))
-        return docs[0] if docs else None
+        rows = self._rows(f"SELECT {_DOC_COLUMNS} FROM documents WHERE doc_id=?", (doc_id,))
+        return Document(*rows[0]) if rows else None
 
-    def documents(self) -> list[Document]:
-        return self._documents("", ())
-
-    def _documents(self, where: str, args: tuple) -> list[Document]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT d.doc_id, d.title, d.source, d.sha256, "
-                "(SELECT COUNT(*) FROM passages p WHERE p.doc_id=d.doc_id) "
-                f"FROM documents d {where} ORDER BY d.doc_id",
-                args,
-            ).fetchall()
+    def documents(self, limit: int | None = None, offset: int = 0) -> list[Document]:
+        rows = self._rows(
+            f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY doc_id LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        )
         return [Document(*r) for r in rows]
 
-    def contexts(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._db.execute("SELECT doc_id, context FROM documents").fetchall())
+    def document_count(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM documents")[0][0])
+
+    def passage_count(self) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM passages")[0][0])
+
+    def unknown_documents(self, doc_ids: Sequence[str]) -> list[str]:
+        """Those of `doc_ids` not in the store, in one query."""
+        marks = ",".join("?" * len(doc_ids))
+        known = {
+            r[0]
+            for r in self._rows(f"SELECT doc_id FROM documents WHERE doc_id IN ({marks})", doc_ids)
+        }
+        return [d for d in doc_ids if d not in known]
 
     def document_text(self, doc_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT text FROM documents WHERE doc_id=?", (doc_id,)
-            ).fetchone()
-        return row[0] if row else None
+        rows = self._rows("SELECT text FROM documents WHERE doc_id=?", (doc_id,))
+        return rows[0][0] if rows else None
 
     def by_ids(self, ids: Iterable[int]) -> dict[int, StoredPassage]:
         ids = [int(i) for i in ids]
         out: dict[int, StoredPassage] = {}
-        with self._lock:
-            for i in range(0, len(ids), 500):
-                part = ids[i : i + 500]
-                marks = ",".join("?" * len(part))
-                for row in self._db.execute(
-                    f"SELECT {_COLUMNS} FROM passages WHERE id IN ({marks})", part
-                ):
-                    out[row[0]] = StoredPassage(*row)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for row in self._rows(f"SELECT {_COLUMNS} FROM passages WHERE id IN ({marks})", part):
+                out[row[0]] = _passage(row)
         return out
 
     def by_passage_id(self, passage_id: str) -> StoredPassage | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM passages WHERE passage_id=?", (passage_id,)
-            ).fetchone()
-        return StoredPassage(*row) if row else None
+        rows = self._rows(f"SELECT {_COLUMNS} FROM passages WHERE passage_id=?", (passage_id,))
+        return _passage(rows[0]) if rows else None
 
     def passages(self, doc_id: str | None = None) -> list[StoredPassage]:
         where, args = ("WHERE doc_id=?", (doc_id,)) if doc_id else ("", ())
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM passages {where} ORDER BY doc_id, ord", args
-            ).fetchall()
-        return [StoredPassage(*r) for r in rows]
+        rows = self._rows(f"SELECT {_COLUMNS} FROM passages {where} ORDER BY doc_id, ord", args)
+        return [_passage(r) for r in rows]
 
-    def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+    def neighbours(
+        self, p: StoredPassage, n: int
+    ) -> tuple[list[StoredPassage], list[StoredPassage]]:
+        """Up to `n` passages of the same document before and after `p`, in reading order."""
+        before = self._rows(
+            f"SELECT {_COLUMNS} FROM passages WHERE doc_id=? AND ord<? ORDER BY ord DESC LIMIT ?",
+            (p.doc_id, p.ord, n),
+        )
+        after = self._rows(
+            f"SELECT {_COLUMNS} FROM passages WHERE doc_id=? AND ord>? ORDER BY ord LIMIT ?",
+            (p.doc_id, p.ord, n),
+        )
+        return [_passage(r) for r in reversed(before)], [_passage(r) for r in after]
 
-    def ids_of_docs(self, doc_ids: Iterable[str]) -> set[int]:
-        doc_ids = list(doc_ids)
+    def ids(self) -> np.ndarray:
+        rows = self._rows("SELECT id FROM passages ORDER BY id")
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def ids_of_docs(self, doc_ids: Sequence[str]) -> np.ndarray:
         marks = ",".join("?" * len(doc_ids))
-        with self._lock:
-            rows = self._db.execute(f"SELECT id FROM passages WHERE doc_id IN ({marks})", doc_ids)
-            return {r[0] for r in rows}
+        rows = self._rows(f"SELECT id FROM passages WHERE doc_id IN ({marks})", doc_ids)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def vectors_and_tokens(
+        self, ids: Sequence[int] | np.ndarray, dim: int, batch: int = 2000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[list[str]]]]:
+        """(ids, vectors, token lists) of the given passages, in batches, to rebuild indexes."""
+        ids = [int(i) for i in ids]
+        for i in range(0, len(ids), batch):
+            part = ids[i : i + batch]
+            marks = ",".join("?" * len(part))
+            rows = self._rows(
+                f"SELECT id, vector, tokens FROM passages WHERE id IN ({marks}) ORDER BY id", part
+            )
+            got = np.asarray([r[0] for r in rows], dtype=np.int64)
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+            yield got, vecs, [r[2].split() for r in rows]
 
-class _Transaction:
-    """`with store.transaction():` groups writes so a failed update leaves nothing behind."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def __enter__(self) -> Store:
-        self._store._lock.acquire()
-        self._store._db.execute("BEGIN")
-        return self._store
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self._store._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._store._lock.release()
+    def vector(self, id_: int) -> np.ndarray | None:
+        rows = self._rows("SELECT vector FROM passages WHERE id=?", (int(id_),))
+        return np.frombuffer(rows[0][0], dtype=np.float32) if rows else None

@@ -8,9 +8,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from embeddings.durable import fsync_dir
+
 
 class VectorIndex:
-    """FAISS `IndexIDMap2` over a flat inner-product index: ids survive additions and deletions."""
+    """FAISS `IndexIDMap2` over a flat inner-product index: ids survive additions and deletions.
+
+    Not safe to search while another thread adds or removes ids: the backend's lock keeps
+    writers out while anyone searches.
+    """
 
     def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
         self.dim = dim
@@ -18,36 +24,40 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
+        """Read a saved index; raises RuntimeError (FAISS) or OSError when it is damaged."""
         index = faiss.read_index(str(path))
         return cls(index.d, index)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")
         faiss.write_index(self._index, str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
         if len(ids):
             vecs = np.ascontiguousarray(vectors, dtype=np.float32)
             self._index.add_with_ids(vecs, np.asarray(ids, dtype=np.int64))
 
-    def remove(self, ids: list[int]) -> None:
-        if ids:
+    def remove(self, ids: np.ndarray | list[int]) -> None:
+        if len(ids):
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def ids(self) -> set[int]:
+    def ids(self) -> np.ndarray:
         if len(self) == 0:
-            return set()
-        return set(faiss.vector_to_array(self._index.id_map).tolist())
+            return np.zeros(0, dtype=np.int64)
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def vector(self, id_: int) -> np.ndarray:
         return self._index.reconstruct(int(id_))
 
     def search(
-        self, query: np.ndarray, k: int, allowed: set[int] | None = None
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """Top-k (id, cosine) for one normalised query vector, optionally among `allowed` ids."""
         if len(self) == 0 or k <= 0:
@@ -55,9 +65,9 @@ class VectorIndex:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         params = None
         if allowed is not None:
-            if not allowed:
+            if not len(allowed):
                 return []
-            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
             params = faiss.SearchParameters(sel=selector)
         scores, ids = self._index.search(q, min(k, len(self)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]

@@ -6,10 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from embeddings.engine import SearchEngine
-from service import errors
+from service import errors, limits, observability, security
 from service.factory import open_engine
 from service.routes import ask, library, page, search, similar
 from service.settings import Settings, get_settings
@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
         app.state.engine = engine or open_engine(settings, warm_start=True)
         logger.info("index ready: %d passages", len(app.state.engine))
         yield
+        if engine is None:  # an engine handed in belongs to the caller
+            app.state.engine.close()
 
     app = FastAPI(
         title="zhsearch",
@@ -35,9 +37,13 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
         lifespan=lifespan,
     )
     errors.install(app)
-    app.include_router(search.router)
-    app.include_router(similar.router)
-    app.include_router(ask.router)
-    app.include_router(library.router)
+    security.install(app, settings)
+    limits.install(app, settings)
+    observability.install(app, settings)  # last: the outermost middleware sees every response
+    read, mode = Depends(security.require_read), Depends(observability.search_mode)
+    app.include_router(search.router, dependencies=[read, mode])
+    app.include_router(similar.router, dependencies=[read])
+    app.include_router(ask.router, dependencies=[read, mode])
+    app.include_router(library.router)  # holds /health, which stays open
     app.include_router(page.router)
     return app

@@ -1,4 +1,7 @@
-"""Command line: `python -m service index|search|serve|eval`."""
+"""Command line: `python -m service index|search|serve|eval`.
+
+Results go to stdout; errors go to stderr with exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -10,62 +13,105 @@ import sys
 import time
 from pathlib import Path
 
-from embeddings.engine import IndexMismatchError, load_directory
+from embeddings.manifest import IndexMismatchError
+from embeddings.sources import SUPPORTED_SUFFIXES, load_directory
+from embeddings.store import StoreError
 from service.settings import Settings, get_settings
 
 logger = logging.getLogger("service")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed to stderr, exit status 2."""
 
 
 def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
+def _k(value: str) -> int:
+    k = int(value)
+    if not 1 <= k <= 100:
+        raise argparse.ArgumentTypeError(f"--k must be between 1 and 100, not {k}")
+    return k
+
+
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from service.factory import open_engine
 
+    if args.repair:
+        return repair(settings)
     directory = Path(args.directory or settings.seeds_dir)
     if not directory.is_dir():
-        _out(f"error: {directory} is not a directory of .txt/.md documents")
-        return 2
+        raise CliError(f"{directory} is not a directory")
+    docs, skipped = load_directory(directory)
+    for path, reason in skipped:
+        _out(f"skipped {path}: {reason}")
+    if not docs:
+        raise CliError(
+            f"no documents to index in {directory} (supported: {', '.join(SUPPORTED_SUFFIXES)}); "
+            "the index was left as it is"
+        )
     if args.rebuild and settings.index_dir.exists():
         shutil.rmtree(settings.index_dir)
         logger.info("removed %s", settings.index_dir)
     engine = open_engine(settings, seed_if_empty=False)
-    docs = load_directory(directory)
-    if not docs:
-        _out(f"error: no .txt or .md files in {directory}")
-        return 2
-    report = engine.add_documents(docs, progress=True)
+    try:
+        report = engine.add_documents(docs, progress=True)
+        total = len(engine)
+    finally:
+        engine.close()
     _out(
-        f"indexed {directory}: {len(report.added)} added, {len(report.replaced)} replaced, "
-        f"{len(report.unchanged)} unchanged; {report.passages_embedded} passages embedded "
-        f"in {report.seconds:.1f}s; {len(engine)} passages in {settings.index_dir}"
+        f"indexed {directory}: {len(report.ids('added'))} added, "
+        f"{len(report.ids('replaced'))} replaced, {len(report.ids('unchanged'))} unchanged, "
+        f"{len(skipped)} skipped; {report.passages_embedded} passages embedded "
+        f"in {report.seconds:.1f}s; {total} passages in {settings.index_dir}"
     )
+    return 0
+
+
+def repair(settings: Settings) -> int:
+    """Rebuild the vector and BM25 files from meta.sqlite (which holds every vector)."""
+    from embeddings.backends.local import LEXICAL, VECTORS
+    from service.factory import open_engine
+
+    index_dir = settings.index_dir
+    if not (index_dir / "meta.sqlite").exists():
+        raise CliError(f"no index in {index_dir}: nothing to repair. Build one: make index")
+    (index_dir / VECTORS).unlink(missing_ok=True)
+    shutil.rmtree(index_dir / LEXICAL, ignore_errors=True)
+    engine = open_engine(settings, seed_if_empty=False)
+    n = len(engine)
+    engine.close()
+    _out(f"repaired {index_dir}: vectors and BM25 rebuilt from meta.sqlite ({n} passages)")
     return 0
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from service.factory import open_engine
 
-    engine = open_engine(settings)
-    hits = engine.search(args.query, args.k, args.mode)
-    if args.json:
-        _out(
-            json.dumps(
-                [
-                    {
-                        "passage_id": h.passage.passage_id,
-                        "doc_id": h.passage.doc_id,
-                        "section": h.passage.section,
-                        "score": h.score,
-                        "text": h.passage.text,
-                    }
-                    for h in hits
-                ],
-                ensure_ascii=False,
-                indent=2,
+    engine = open_engine(settings, seed_if_empty=False)
+    try:
+        if len(engine) == 0:
+            raise CliError(
+                f"the index in {settings.index_dir} is empty. Index documents first: "
+                "python -m service index DIR"
             )
-        )
+        hits = engine.search(args.query, args.k, args.mode)
+    finally:
+        engine.close()
+    if args.json:
+        rows = [
+            {
+                "passage_id": h.passage.passage_id,
+                "doc_id": h.passage.doc_id,
+                "section": h.passage.section,
+                "score": h.score,
+                "text": h.passage.text,
+            }
+            for h in hits
+        ]
+        _out(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     for rank, h in enumerate(hits, 1):
         p = h.passage
@@ -80,12 +126,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from service.app import create_app
     from service.factory import open_engine
 
+    settings = settings.model_copy(
+        update={"host": args.host or settings.host, "port": args.port or settings.port}
+    )
     t0 = time.perf_counter()
     # Before binding the port, so it listens once the index is open; the model may still warm.
     engine = open_engine(settings, warm_start=True)
     logger.info("ready in %.1fs: %d passages", time.perf_counter() - t0, len(engine))
     app = create_app(settings, engine)
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port)
     return 0
 
 
@@ -96,15 +145,20 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from service.evaluation import add_arguments
+
     p = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     ix = sub.add_parser("index", help="index a directory of documents (default: the seeds)")
     ix.add_argument("directory", nargs="?")
     ix.add_argument("--rebuild", action="store_true", help="drop the index and build it anew")
+    ix.add_argument(
+        "--repair", action="store_true", help="rebuild vectors and BM25 from meta.sqlite"
+    )
     ix.set_defaults(func=cmd_index)
     se = sub.add_parser("search", help="search the index from the command line")
     se.add_argument("query")
-    se.add_argument("--k", type=int, default=5)
+    se.add_argument("--k", type=_k, default=5, help="how many passages (1-100)")
     se.add_argument("--mode", choices=("dense", "lexical", "hybrid"), default="hybrid")
     se.add_argument("--json", action="store_true")
     se.set_defaults(func=cmd_search)
@@ -113,12 +167,7 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int)
     sv.set_defaults(func=cmd_serve)
     ev = sub.add_parser("eval", help="score retrieval on labelled questions")
-    try:
-        from service.evaluation import add_arguments
-    except ImportError:  # evaluation not installed
-        add_arguments = None
-    if add_arguments:
-        add_arguments(ev)
+    add_arguments(ev)
     ev.set_defaults(func=cmd_eval)
     return p
 
@@ -129,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser().parse_args(argv)
     try:
-        return args.func(args, get_settings())
-    except IndexMismatchError as exc:
-        _out(f"error: {exc}")
+        return int(args.func(args, get_settings()))
+    except (CliError, IndexMismatchError, StoreError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
         return 2

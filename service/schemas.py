@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -154,16 +155,50 @@ class Passage(BaseModel):
     text: str
     start: int
     end: int
+    pages: list[int] = Field(default_factory=list, description="1-based pages, when known.")
+
+
+class Neighbours(BaseModel):
+    passage: Passage
+    before: list[Passage] = Field(description="Preceding passages, in reading order.")
+    after: list[Passage]
 
 
 class DocumentInfo(BaseModel):
     doc_id: str
     title: str
     passages: int
+    format: str
+    source: str
+    size: int = Field(description="Size of the original file in bytes.")
+    sha256: str = Field(description="Hash of the document's text as received.")
+    indexed_at: datetime
 
 
 class DocumentsResponse(BaseModel):
     documents: list[DocumentInfo]
+    total: int = Field(description="Documents in the index.")
+    limit: int
+    offset: int
+
+
+class PassageRef(BaseModel):
+    passage_id: str
+    section: str
+    start: int
+    end: int
+    pages: list[int] = Field(default_factory=list)
+
+
+class DocumentDetail(BaseModel):
+    doc_id: str
+    title: str
+    format: str
+    source: str
+    size: int
+    sha256: str
+    indexed_at: datetime
+    passages: list[PassageRef] = Field(description="In reading order.")
 
 
 class Health(BaseModel):

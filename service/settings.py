@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path("data"), description="Model, index and caches live here.")
     seeds_dir: Path = Field(Path("seeds"), description="Documents indexed when no index exists.")
@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     mix_alpha: float = Field(0.4, ge=0, le=1, description="Dense share in the min-max mix.")
     encode_batch_size: int = Field(32, ge=1)
     max_batch_queries: int = Field(64, ge=1, description="Most queries in one /search/batch.")
+    model_wait_seconds: float = Field(
+        10.0, gt=0, description="How long a request waits for a warming model before a 503."
+    )
     max_doc_ids: int = Field(100, ge=1, description="Most doc_ids in one search filter.")
     # Documents over HTTP
     max_upload_mb: float = Field(50, gt=0, description="Largest upload (all files of a request).")
@@ -54,9 +57,13 @@ class Settings(BaseSettings):
     milvus_token: SecretStr | None = None
     milvus_collection: str = "passages"
 
+    index_path: Path | None = Field(
+        None, alias="index_dir", description="Where the index lives; DATA_DIR/index unless set."
+    )
+
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.index_path or self.data_dir / "index"
 
 
 @lru_cache(maxsize=1)

@@ -97,3 +97,13 @@ def test_unknown_doc_ids_on_search_is_422(client: TestClient) -> None:
     r = client.post("/search", json={"query": "问题", "doc_ids": ["no-such-doc"]})
     assert r.status_code == 422
     assert "no-such-doc" in r.json()["error"] and "/documents" in r.json()["error"]
+
+
+def test_english_refusal_quotes_the_threshold_it_was_held_to(client: TestClient) -> None:
+    from embeddings.answers import AnswerConfig
+
+    r = client.post("/ask", json={"question": "What is the capital of Australia?"})
+    assert r.status_code == 200 and r.json()["answer"] is None
+    reason = r.json()["reason"]
+    assert f"threshold {AnswerConfig().threshold_dense_only:.2f}" in reason
+    assert f"threshold {AnswerConfig().threshold:.2f}" not in reason

@@ -52,7 +52,7 @@ def test_each_mode_answers(client: TestClient, mode: str) -> None:
 
 def test_passage_offsets_index_the_cleaned_document(client: TestClient, seed_engine) -> None:
     hit = client.post("/search", json={"query": LEIYANG, "k": 1}).json()["hits"][0]
-    doc_text = seed_engine.store.document_text(hit["doc_id"])
+    doc_text = seed_engine.document_text(hit["doc_id"])
     assert doc_text[hit["start"] : hit["end"]] == hit["text"]
 
 
@@ -191,3 +191,53 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/search", "/similar", "/passages/{passage_id}", "/documents", "/health"} <= set(paths)
+
+
+def test_doc_ids_filter_has_a_length_cap(client: TestClient, settings) -> None:
+    many = [f"doc-{i}" for i in range(settings.max_doc_ids + 1)]
+    r = client.post("/search", json={"query": "问题", "doc_ids": many})
+    assert r.status_code == 422 and str(settings.max_doc_ids) in r.json()["error"]
+
+
+def test_similar_by_text_does_not_grow_the_embedding_cache(client: TestClient, settings) -> None:
+    import sqlite3
+
+    caches = list((settings.data_dir / "cache" / "embeddings").glob("*.sqlite"))
+
+    def rows() -> int:
+        return sum(
+            sqlite3.connect(c).execute("SELECT COUNT(*) FROM vectors").fetchone()[0] for c in caches
+        )
+
+    before = rows()
+    for i in range(3):
+        r = client.post("/similar", json={"text": f"一段从未见过的文字，编号{i}，关于产业园区。"})
+        assert r.status_code == 200
+    assert rows() == before
+
+
+def test_documents_page_and_detail(client: TestClient, seed_engine) -> None:
+    page = client.get("/documents", params={"limit": 2, "offset": 1}).json()
+    assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == 1
+    assert [d["doc_id"] for d in page["documents"]] == [d.doc_id for d in seed_engine.documents()][
+        1:3
+    ]
+    first = page["documents"][0]
+    assert first["format"] == "txt" and first["size"] > 0 and len(first["sha256"]) == 64
+    detail = client.get(f"/documents/{first['doc_id']}").json()
+    assert len(detail["passages"]) == first["passages"]
+    assert detail["passages"][0]["start"] == 0 or detail["passages"][0]["section"] is not None
+    assert client.get("/documents/nope").status_code == 404
+    assert client.get("/documents", params={"limit": 0}).status_code == 422
+
+
+def test_passage_neighbours(client: TestClient, seed_engine) -> None:
+    doc = seed_engine.documents()[4]
+    passages = seed_engine.passages(doc.doc_id)
+    middle = passages[5]
+    r = client.get(f"/passages/{middle.passage_id}/neighbours", params={"n": 2})
+    assert r.status_code == 200
+    body = r.json()
+    assert [p["passage_id"] for p in body["before"]] == [p.passage_id for p in passages[3:5]]
+    assert [p["passage_id"] for p in body["after"]] == [p.passage_id for p in passages[6:8]]
+    assert client.get("/passages/nope/neighbours").status_code == 404

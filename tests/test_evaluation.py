@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embeddings.engine import SearchEngine
-from service.cli import main
-from service.evaluation import (
+from embeddings.evaluation import (
     EvaluationError,
     Question,
     evaluate,
@@ -18,6 +17,7 @@ from service.evaluation import (
     load_squad,
     qrels_for,
 )
+from service.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "benchmarks" / "questions"
@@ -73,8 +73,7 @@ def test_seed_question_sets_are_well_formed_and_answers_occur_in_their_documents
         questions = load_questions(QUESTIONS / name)
         assert len(questions) >= minimum
         docs = {
-            d.doc_id: compact(seed_engine.store.document_text(d.doc_id))
-            for d in seed_engine.documents()
+            d.doc_id: compact(seed_engine.document_text(d.doc_id)) for d in seed_engine.documents()
         }
         assert {d for q in questions for d in q.relevant_docs} == set(docs)
         for q in questions:
@@ -90,7 +89,7 @@ def test_seed_question_sets_are_well_formed_and_answers_occur_in_their_documents
 
 def test_script_and_space_insensitive_answer_matching(seed_engine: SearchEngine) -> None:
     q = Question("t", "耒阳产业", answers=["纸品、童车"])  # Simplified; the passage is Traditional
-    rel = qrels_for([q], seed_engine.store.passages())["t"]
+    rel = qrels_for([q], seed_engine.all_passages())["t"]
     texts = [seed_engine.passage(pid).text for pid in rel]
     assert texts and all("紙品、童車" in t for t in texts)
 
@@ -111,7 +110,7 @@ def test_metrics_match_a_hand_computed_example(seed_engine: SearchEngine) -> Non
     query = "耒阳着力打造哪五大产业？"
     ranked = [h.passage.passage_id for h in seed_engine.search(query, 10, "lexical")]
     # q1: relevant at rank 1; q2: relevant at rank 3; q3: relevant at ranks 2 and 4; q4: none in top 10
-    outside = next(p.passage_id for p in seed_engine.store.passages() if p.passage_id not in ranked)
+    outside = next(p.passage_id for p in seed_engine.all_passages() if p.passage_id not in ranked)
     qs = [
         Question("q1", query, relevant_passages=[ranked[0]]),
         Question("q2", query, relevant_passages=[ranked[2]]),
@@ -132,10 +131,20 @@ def test_metrics_match_a_hand_computed_example(seed_engine: SearchEngine) -> Non
     assert m["ndcg@10"] == pytest.approx(ndcg, abs=1e-4)
 
 
-def test_cli_eval_writes_json_and_table(
-    tmp_path: Path, settings, seed_engine: SearchEngine, capsys, monkeypatch
-) -> None:
-    monkeypatch.setattr("service.factory.open_engine", lambda *a, **k: seed_engine)
+@pytest.fixture
+def cli_env(settings, seed_engine: SearchEngine, monkeypatch) -> None:
+    """The CLI's own settings (from the environment) pointed at the test model and seed index."""
+    from service.settings import get_settings
+
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("INDEX_DIR", str(seed_engine.index_dir))
+    monkeypatch.setenv("SEEDS_DIR", str(settings.seeds_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_cli_eval_writes_json_and_table(tmp_path: Path, cli_env, capsys) -> None:
     out = tmp_path / "out.json"
     code = main(
         [
@@ -164,7 +173,7 @@ def test_cli_eval_writes_json_and_table(
 def test_cli_eval_errors_are_reported(tmp_path: Path, capsys) -> None:
     empty = write(tmp_path, [""])
     assert main(["eval", "--questions", str(empty)]) == 2
-    assert "no questions" in capsys.readouterr().out
+    assert "no questions" in capsys.readouterr().err
 
 
 def test_squad_file_each_paragraph_a_document(tmp_path: Path) -> None:
@@ -247,3 +256,24 @@ def test_batch_search_keeps_order_and_limits(client: TestClient, settings) -> No
         bad = client.post("/search/batch", json=body)
         assert bad.status_code == 422, body
         assert bad.json()["error"]
+
+
+def test_cli_eval_scores_answers_and_keeps_k(tmp_path: Path, cli_env, capsys) -> None:
+    out = tmp_path / "out.json"
+    args = ["eval", "--questions", str(QUESTIONS / "seeds.jsonl"), "--mode", "lexical"]
+    assert main([*args, "--k", "3", "--answers", "--limit", "6", "--json", str(out)]) == 0
+    assert "answers:" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["answers"]["n"] == 6
+    assert all(len(row["lexical"]["hits"]) <= 3 for row in data["per_question"])
+    assert all("answer" in row for row in data["per_question"])
+
+
+def test_public_sets_split_into_fixed_halves() -> None:
+    from embeddings.evaluation import split_questions
+
+    qs = [Question(str(i), f"q{i}", answers=["a"]) for i in range(101)]
+    tune, test = split_questions(qs)
+    assert len(tune) == 50 and len(test) == 51
+    assert {q.id for q in tune}.isdisjoint(q.id for q in test)
+    assert split_questions(qs) == (tune, test)  # the same halves every time

@@ -16,9 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embeddings.encoders import Encoder, ModelUnavailableError, WarmingEncoder
-from embeddings.engine import SearchEngine, read_manifest
+from embeddings.engine import SearchEngine
+from embeddings.manifest import read_manifest
 from service.app import create_app
-from service.factory import chunker_config, engine_options, open_engine
+from service.factory import engine_config, open_engine
 from service.settings import Settings
 
 QUESTION = "耒阳着力打造哪五大产业？"
@@ -51,10 +52,8 @@ def test_lexical_answers_while_the_model_warms_and_dense_waits_for_it(
     settings: Settings, encoder: Encoder, built_index: Path
 ) -> None:
     warming, gate = gated(encoder, built_index)
-    engine = SearchEngine(
-        built_index, warming, chunker_config(settings), **engine_options(settings)
-    )
-    cold = SearchEngine(built_index, encoder, chunker_config(settings), **engine_options(settings))
+    engine = SearchEngine(built_index, warming, engine_config(settings))
+    cold = SearchEngine(built_index, encoder, engine_config(settings))
     with TestClient(create_app(settings, engine)) as client:
         health = client.get("/health").json()
         assert health["model_ready"] is False
@@ -80,7 +79,7 @@ def test_open_engine_warm_start_loads_the_configured_model(
     loaded = engine.encoder.wait(timeout=120)
     assert loaded.fingerprint == encoder.fingerprint
     warm = [h.passage.passage_id for h in engine.search(QUESTION, 5, "dense")]
-    cold = SearchEngine(built_index, encoder, chunker_config(settings), **engine_options(settings))
+    cold = SearchEngine(built_index, encoder, engine_config(settings))
     assert warm == [h.passage.passage_id for h in cold.search(QUESTION, 5, "dense")]
 
 
@@ -123,10 +122,31 @@ def test_a_model_that_fails_to_load_is_a_503(settings: Settings, built_index: Pa
         raise OSError("model.safetensors: no such file")
 
     warming = WarmingEncoder.expecting(load, read_manifest(built_index))
-    engine = SearchEngine(
-        built_index, warming, chunker_config(settings), **engine_options(settings)
-    )
+    engine = SearchEngine(built_index, warming, engine_config(settings))
     with TestClient(create_app(settings, engine)) as client:
         r = client.post("/search", json={"query": QUESTION})
         assert r.status_code == 503 and "no such file" in r.json()["error"]
         assert client.get("/health").status_code == 503
+
+
+def test_a_slow_model_is_a_503_with_retry_after_and_lexical_keeps_answering(
+    settings: Settings, encoder: Encoder, built_index: Path
+) -> None:
+    gate = threading.Event()
+
+    def load() -> Encoder:
+        gate.wait(timeout=60)
+        return encoder
+
+    warming = WarmingEncoder.expecting(load, read_manifest(built_index), timeout=0.2)
+    engine = SearchEngine(built_index, warming, engine_config(settings))
+    try:
+        with TestClient(create_app(settings, engine)) as client:
+            r = client.post("/search", json={"query": QUESTION, "mode": "hybrid"})
+            assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+            assert "still loading" in r.json()["error"]
+            assert client.get("/health").json()["model_ready"] is False
+            lexical = client.post("/search", json={"query": QUESTION, "mode": "lexical"})
+            assert lexical.status_code == 200
+    finally:
+        gate.set()

@@ -1,12 +1,14 @@
-"""What is in the index: passages, documents, health."""
+"""What is in the index: documents, passages and their neighbours, health."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
 
 from service import convert
 from service.deps import EngineDep
-from service.schemas import DocumentInfo, DocumentsResponse, Health, Passage
+from service.schemas import DocumentDetail, DocumentsResponse, Health, Neighbours, Passage
 
 router = APIRouter()
 
@@ -19,14 +21,43 @@ def get_passage(passage_id: str, engine: EngineDep) -> Passage:
     return convert.passage(p)
 
 
-@router.get("/documents", response_model=DocumentsResponse, tags=["library"])
-def documents(engine: EngineDep) -> DocumentsResponse:
-    return DocumentsResponse(
-        documents=[
-            DocumentInfo(doc_id=d.doc_id, title=d.title, passages=d.passages)
-            for d in engine.documents()
-        ]
+@router.get("/passages/{passage_id}/neighbours", response_model=Neighbours, tags=["library"])
+def neighbours(
+    passage_id: str, engine: EngineDep, n: Annotated[int, Query(ge=1, le=20)] = 2
+) -> Neighbours:
+    """The passage with up to `n` passages of its document before and after it."""
+    p = engine.passage(passage_id)
+    if p is None:
+        raise HTTPException(404, f"no passage with passage_id {passage_id!r}")
+    before, after = engine.neighbours(p, n)
+    return Neighbours(
+        passage=convert.passage(p),
+        before=[convert.passage(x) for x in before],
+        after=[convert.passage(x) for x in after],
     )
+
+
+@router.get("/documents", response_model=DocumentsResponse, tags=["library"])
+def documents(
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DocumentsResponse:
+    """One page of the library, ordered by doc_id, with the total count."""
+    return DocumentsResponse(
+        documents=[convert.document(d) for d in engine.documents(limit, offset)],
+        total=engine.document_count(),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/documents/{doc_id}", response_model=DocumentDetail, tags=["library"])
+def document(doc_id: str, engine: EngineDep) -> DocumentDetail:
+    d = engine.document(doc_id)
+    if d is None:
+        raise HTTPException(404, f"no document with doc_id {doc_id!r}; GET /documents lists them")
+    return convert.document_detail(d, engine.passages(doc_id))
 
 
 @router.get("/health", response_model=Health, tags=["health"])
@@ -35,13 +66,11 @@ def health(engine: EngineDep) -> Health:
 
     A 503 when the model failed to load or is not the one the index was built with.
     """
-    ready = engine.encoder.ready
-    if ready:
-        engine.encoder.wait()  # a model that failed or does not match: ModelUnavailableError, 503
+    model = engine.model_info()
     return Health(
-        model=engine.encoder.name,
-        model_ready=ready,
-        dimension=engine.encoder.dim,
-        documents=len(engine.documents()),
+        model=model.name,
+        model_ready=model.ready,
+        dimension=model.dim,
+        documents=engine.document_count(),
         passages=len(engine),
     )

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from embeddings.highlight import query_terms
 from service import convert
 from service.deps import EngineDep, SettingsDep
 from service.schemas import (
@@ -24,7 +23,7 @@ router = APIRouter(tags=["search"])
 
 def run_search(engine: EngineDep, req: SearchRequest) -> SearchResponse:
     hits = engine.search(req.query, req.k, req.mode, req.doc_ids)
-    terms = query_terms(req.query, engine.lexical.tokenizer)
+    terms = engine.terms(req.query)
     return SearchResponse(
         query=req.query, mode=req.mode, hits=[convert.hit(h, terms) for h in hits]
     )
@@ -66,11 +65,10 @@ def search_batch(
             "Split the batch (or raise MAX_BATCH_QUERIES).",
         )
     results = engine.search_many(req.queries, req.k, req.mode, req.doc_ids)
-    tokenizer = engine.lexical.tokenizer
     return BatchSearchResponse(
         mode=req.mode,
         results=[
-            BatchResult(query=q, hits=[convert.hit(h, query_terms(q, tokenizer)) for h in hits])
+            BatchResult(query=q, hits=[convert.hit(h, engine.terms(q)) for h in hits])
             for q, hits in zip(req.queries, results, strict=True)
         ],
     )

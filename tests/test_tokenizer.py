@@ -1,10 +1,10 @@
-"""Tokenisation and BM25: dictionary terms whole, scripts alike, query and index the same."""
+"""Tokenisation: dictionary terms whole, scripts alike, query and index the same."""
 
 from __future__ import annotations
 
 import pytest
 
-from embeddings.lexical import LexicalIndex, default_tokenizer
+from embeddings.tokenizer import default_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +52,3 @@ def test_spans_index_the_original_text(tok) -> None:
     text = "耒陽著力打造紙品、童車等五大產業"
     for token, start, end in tok.spans(text):
         assert len(text[start:end]) == len(token)
-
-
-def test_bm25_ranks_and_filters(tmp_path) -> None:
-    index = LexicalIndex()
-    index.build([10, 20, 30], ["耒陽打造紙品童車產業", "臨汾落實責任", "湘潭政法工作"])
-    hits = index.search("耒阳纸品产业", 3)
-    assert hits[0][0] == 10
-    assert index.search("耒阳纸品产业", 3, allowed={20, 30}) == []
-    assert index.search("完全无关的词语组合", 3) == []
-    index.save(tmp_path / "lex")
-    loaded = LexicalIndex.load(tmp_path / "lex")
-    assert loaded.search("湘潭政法", 1)[0][0] == 30

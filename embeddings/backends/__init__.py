@@ -1,0 +1,1 @@
+"""Storage backends: where passages, their vectors and their BM25 tokens live."""

@@ -1,0 +1,27 @@
+"""One configuration for the engine, whose defaults are the tuned ones.
+
+The values were chosen by measurement (benchmarks/tune_fusion.py, tune_answers.py,
+quality.py); a library user who builds an engine without settings gets them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from embeddings.answers import AnswerConfig
+from embeddings.chunking import ChunkerConfig
+
+Fusion = Literal["rrf", "minmax"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+    fusion: Fusion = "rrf"
+    rrf_k: int = 5  # weighted RRF, k=5, BM25 weight 3: benchmarks/results/fusion.md
+    lexical_weight: float = 3.0
+    mix_alpha: float = 0.4  # dense share when fusion="minmax"
+    candidates: int = 50  # how deep each retriever looks before fusion
+    max_doc_ids: int = 100  # most documents in one search filter
+    answers: AnswerConfig = field(default_factory=AnswerConfig)

@@ -1,0 +1,188 @@
+"""Passages out: dense, lexical and hybrid search, similar passages, and answers.
+
+The query is embedded before the backend's read lock is taken; the two retrievers and the
+passage lookups then run under it, so one search sees one state of the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from tqdm import tqdm
+
+from embeddings.answers import Answer, extract_answer
+from embeddings.backends.base import Backend
+from embeddings.config import EngineConfig
+from embeddings.encoders import AnyEncoder
+from embeddings.fusion import fuse
+from embeddings.highlight import query_terms
+from embeddings.hits import Hit
+from embeddings.indexer import UnknownDocumentsError
+from embeddings.store import StoredPassage
+from embeddings.text import normalize
+from embeddings.tokenizer import Tokenizer
+
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+
+
+class TooManyDocumentsError(ValueError):
+    """A document filter longer than the engine accepts."""
+
+
+@dataclass(frozen=True)
+class AskResult:
+    answer: Answer | None
+    reason: str
+    hits: list[Hit]
+
+
+class Searcher:
+    def __init__(
+        self, backend: Backend, encoder: AnyEncoder, tokenizer: Tokenizer, config: EngineConfig
+    ) -> None:
+        self.backend = backend
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.config = config
+
+    def terms(self, query: str) -> list[str]:
+        """The words of `query` worth marking in a passage."""
+        return query_terms(query, self.tokenizer)
+
+    def _within(self, doc_ids: Sequence[str] | None) -> object | None:
+        if not doc_ids:
+            return None
+        doc_ids = list(dict.fromkeys(doc_ids))
+        if len(doc_ids) > self.config.max_doc_ids:
+            raise TooManyDocumentsError(
+                f"{len(doc_ids)} doc_ids in one filter; the limit is {self.config.max_doc_ids}"
+            )
+        unknown = self.backend.unknown_documents(doc_ids)
+        if unknown:
+            raise UnknownDocumentsError(unknown)
+        return self.backend.restrict(doc_ids)
+
+    def search(
+        self, query: str, k: int = 5, mode: Mode = "hybrid", doc_ids: Sequence[str] | None = None
+    ) -> list[Hit]:
+        return self.search_many([query], k, mode, doc_ids)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 5,
+        mode: Mode = "hybrid",
+        doc_ids: Sequence[str] | None = None,
+        *,
+        progress: bool = False,
+    ) -> list[list[Hit]]:
+        """Rank passages for each query; queries are embedded together, in batches."""
+        n = max(self.config.candidates, k)
+        qvs = (
+            self.encoder.encode_queries([normalize(q) for q in queries])
+            if mode != "lexical"
+            else None
+        )
+        results = []
+        with self.backend.reading():
+            within = self._within(doc_ids)
+            for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
+                dense = self.backend.dense_search(qvs[i], n, within) if qvs is not None else []
+                lexical = (
+                    self.backend.lexical_search(self.tokenizer.tokens(query), n, within)
+                    if mode != "dense"
+                    else []
+                )
+                if mode == "dense":
+                    ranked = dense[:k]
+                elif mode == "lexical":
+                    ranked = lexical[:k]
+                else:
+                    ranked = self.fuse(dense, lexical)[:k]
+                results.append(self._hits(ranked, dict(dense), dict(lexical)))
+        return results
+
+    def fuse(
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        c = self.config
+        return fuse(
+            dense,
+            lexical,
+            c.fusion,
+            rrf_k=c.rrf_k,
+            lexical_weight=c.lexical_weight,
+            mix_alpha=c.mix_alpha,
+        )
+
+    def _hits(
+        self, ranked: list[tuple[int, float]], dense: dict[int, float], lexical: dict[int, float]
+    ) -> list[Hit]:
+        rows = self.backend.by_ids([i for i, _ in ranked])
+        hits = []
+        for i, score in ranked:
+            if i not in rows:
+                continue
+            scores = {}
+            if i in dense:
+                scores["dense"] = dense[i]
+            if i in lexical:
+                scores["lexical"] = lexical[i]
+            hits.append(Hit(rows[i], score, scores))
+        return hits
+
+    def similar(
+        self,
+        *,
+        passage_id: str | None = None,
+        text: str | None = None,
+        k: int = 5,
+        include_overlapping: bool = False,
+    ) -> list[Hit]:
+        """Passages most like a stored passage (never itself) or like a piece of text.
+
+        Raises KeyError for an unknown passage_id.
+        """
+        source: StoredPassage | None = None
+        qv: np.ndarray | None = None
+        if text is not None:
+            qv = self.encoder.encode_passages([normalize(text)], cache=False)[0]
+        with self.backend.reading():
+            if passage_id is not None:
+                source = self.backend.passage(passage_id)
+                if source is None:
+                    raise KeyError(passage_id)
+                qv = self.backend.vector(source.id)
+            if qv is None:
+                return []
+            ranked = self.backend.dense_search(qv, k + 20, None)
+            rows = self.backend.by_ids([i for i, _ in ranked])
+        hits = []
+        for i, score in ranked:
+            p = rows.get(i)
+            if p is None or (source and p.id == source.id):
+                continue
+            if source and not include_overlapping and _overlaps(p, source):
+                continue
+            hits.append(Hit(p, score, {"dense": score}))
+            if len(hits) == k:
+                break
+        return hits
+
+    def ask(
+        self, question: str, k: int = 5, mode: Mode = "hybrid", doc_ids: Sequence[str] | None = None
+    ) -> AskResult:
+        """The passages for `question` and the sentence in them that answers it, or why not."""
+        hits = self.search(question, k, mode, doc_ids)
+        answer, reason = extract_answer(
+            question, hits, self.encoder, self.tokenizer, self.config.answers
+        )
+        return AskResult(answer, reason, hits)
+
+
+def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:
+    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
