@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= data
 export DATA_DIR
 
-.PHONY: install model index serve test lint eval bench-quality bench-speed clean
+.PHONY: install model index serve test browser lint eval bench-quality bench-speed bench-load bench-ingest clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,17 @@ index: model  ## index seeds/ (only what changed)
 serve: model  ## install, prepare the model, index the seeds if needed, serve on HOST:PORT
 	$(PY) -m service serve
 
-test: install  ## the whole suite
+browser:  ## Debian's Chromium and a CJK font for the browser tests (root on Debian)
+	@test -x /usr/bin/chromium && test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-zenhei)
+
+test: install browser lint  ## lint, types and the whole suite (browser tests included)
 	$(PY) -m pytest -q
 
-lint: install
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint: install  ## ruff (lint and format) and mypy (strict on embeddings/)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy embeddings service
 
 eval: model  ## the seed question set in all modes
 	$(PY) -m service eval --questions benchmarks/questions/seeds.jsonl --mode all --answers --compare
@@ -41,6 +47,12 @@ bench-quality: model  ## public benchmarks + seed set -> benchmarks/results/qual
 
 bench-speed: model  ## index build, restart-to-ready and /search latency
 	$(PY) benchmarks/speed.py
+
+bench-load: model  ## 1 and 8 concurrent clients: /search in each mode and /ask
+	$(PY) benchmarks/load.py
+
+bench-ingest: model  ## ingestion throughput per format, one 300-passage upload end to end
+	$(PY) benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .ruff_cache

@@ -12,16 +12,13 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import replace
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import seed_questions  # noqa: I001
 
-from embeddings.answers import AnswerConfig, candidates, choose  # noqa: E402
-from embeddings.text import compact  # noqa: E402
-from service.evaluation import load_questions  # noqa: E402
-from service.factory import build_encoder, open_engine  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from embeddings.answers import AnswerConfig, candidates, choose
+from embeddings.evaluation import answer_is_correct
+from service.factory import build_encoder, open_engine
+from service.settings import Settings
 
 OFF_TOPIC = [
     "今天北京的天气怎么样？",
@@ -39,9 +36,10 @@ OFF_TOPIC = [
 
 def prepare(engine, questions, k=5):
     hits = engine.search_many([q.question for q in questions], k, "hybrid")
-    tok = engine.lexical.tokenizer
+    s = engine.searcher
     return [
-        candidates(q.question, h, engine.encoder, tok) for q, h in zip(questions, hits, strict=True)
+        candidates(q.question, h, s.encoder, s.tokenizer)
+        for q, h in zip(questions, hits, strict=True)
     ]
 
 
@@ -54,7 +52,7 @@ def accuracy(questions, cands, config):
     for q, cs in zip(questions, cands, strict=True):
         best, _ = choose(cs, has_chinese(q.question), config)
         answered += best is not None
-        correct += bool(best) and any(compact(a) in compact(best.text) for a in q.answers)
+        correct += answer_is_correct(best.text if best else None, q.answers)
     return correct / len(questions), answered / len(questions)
 
 
@@ -67,12 +65,12 @@ def refused(texts, cands, config):
 def main() -> int:
     settings = Settings()
     engine = open_engine(settings, encoder=build_encoder(settings))
-    dev = load_questions(ROOT / "benchmarks" / "questions" / "seeds.jsonl")
-    holdout = load_questions(ROOT / "benchmarks" / "questions" / "seeds_holdout.jsonl")
+    dev = seed_questions("seeds (dev)")
+    holdout = seed_questions("seeds (held-out)")
     dev_c, hold_c = prepare(engine, dev), prepare(engine, holdout)
     off_hits = engine.search_many(OFF_TOPIC, 5, "hybrid")
     off_c = [
-        candidates(t, h, engine.encoder, engine.lexical.tokenizer)
+        candidates(t, h, engine.searcher.encoder, engine.searcher.tokenizer)
         for t, h in zip(OFF_TOPIC, off_hits, strict=True)
     ]
     open_ = AnswerConfig(threshold=float("-inf"), threshold_dense_only=float("-inf"))

@@ -1,8 +1,10 @@
-"""Choose the hybrid fusion by measurement on the seed set and both public sets together.
+"""Choose the hybrid fusion by measurement on tuning data only.
 
-Runs dense and lexical retrieval once per question (top 50 each), then scores fusion
-variants offline: reciprocal rank fusion with several k and lexical weights, and a convex
-mix of min-max normalised scores. Prints hit@1 / MRR@10 per set and their mean.
+Tuning data: the seed dev set and the fixed tuning halves of CMRC2018 dev and DRCD dev (their
+test halves and the seed held-out set are reported by quality.py, never used here). Runs
+dense and lexical retrieval once per question (top 50 each), then scores the engine's own
+fusion (embeddings.fusion.fuse) with several settings. Prints hit@1 / MRR@10 per set and
+their mean.
 
     .venv/bin/python benchmarks/tune_fusion.py [--limit N] [--json OUT]
 """
@@ -14,17 +16,15 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, public_half, public_sets, seed_questions  # noqa: I001
+from ranx import Qrels, Run, evaluate
 
-from ranx import Qrels, Run, evaluate  # noqa: E402
+from embeddings.evaluation import qrels_for
+from embeddings.fusion import fuse
+from service.evaluation import squad_engine
+from service.factory import build_encoder, open_engine
+from service.settings import Settings
 
-from embeddings.fusion import rrf  # noqa: E402
-from service.evaluation import load_questions, load_squad, qrels_for, squad_engine  # noqa: E402
-from service.factory import build_encoder, open_engine  # noqa: E402
-from service.settings import Settings  # noqa: E402
-
-BENCH = ROOT.parent / "shared" / "benchmarks"
 DEPTH = 50
 
 
@@ -36,29 +36,6 @@ def lists(engine, questions):
     return [as_pairs(h) for h in dense], [as_pairs(h) for h in lexical]
 
 
-def minmax(pairs):
-    if not pairs:
-        return {}
-    scores = [s for _, s in pairs]
-    lo, hi = min(scores), max(scores)
-    return {d: (s - lo) / (hi - lo) if hi > lo else 1.0 for d, s in pairs}
-
-
-def maxnorm(pairs):
-    top = max((s for _, s in pairs), default=0.0)
-    return {d: s / top for d, s in pairs} if top > 0 else {}
-
-
-def mixer(norm, alpha):
-    def mix(d, lx):
-        nd, nl = norm(d), norm(lx)
-        docs = set(nd) | set(nl)
-        fused = ((x, alpha * nd.get(x, 0) + (1 - alpha) * nl.get(x, 0)) for x in docs)
-        return sorted(fused, key=lambda t: -t[1])
-
-    return mix
-
-
 def variants():
     yield "dense", lambda d, lx: d
     yield "lexical", lambda d, lx: lx
@@ -66,12 +43,13 @@ def variants():
         for w in (1.0, 2.0, 2.5, 3.0, 4.0):
             yield (
                 f"rrf k={k} w_lex={w}",
-                lambda d, lx, k=k, w=w: rrf([d, lx], k=k, weights=[1.0, w]),
+                lambda d, lx, k=k, w=w: fuse(d, lx, "rrf", rrf_k=k, lexical_weight=w),
             )
-    for alpha in (0.2, 0.3, 0.4, 0.5):
-        yield f"minmax a_dense={alpha}", mixer(minmax, alpha)
-    for alpha in (0.3, 0.5, 0.7):
-        yield f"max-scaled a_dense={alpha}", mixer(maxnorm, alpha)
+    for alpha in (0.2, 0.3, 0.4, 0.5, 0.6):
+        yield (
+            f"minmax a_dense={alpha}",
+            lambda d, lx, a=alpha: fuse(d, lx, "minmax", mix_alpha=a),
+        )
 
 
 def score(qrels, questions, dense, lexical, fuse):
@@ -88,8 +66,10 @@ def write_markdown(table: dict, path: Path) -> None:
     lines = [
         "## Fusion settings",
         "",
-        "Made by `benchmarks/tune_fusion.py`: dense and lexical top-50 lists fused offline; "
-        "hit@1 / MRR@10 per set, and the mean hit@1 over the sets.",
+        "Made by `benchmarks/tune_fusion.py` on tuning data only (seed dev set, and the fixed "
+        "tuning halves of CMRC2018 dev and DRCD dev): dense and lexical top-50 lists fused "
+        "offline; hit@1 / MRR@10 per set, and the mean hit@1 over the sets. The figures in "
+        "quality.md are on the other halves.",
         "",
         "| variant | " + " | ".join(names) + " | mean hit@1 |",
         "|---|" + "---|" * (len(names) + 1),
@@ -117,27 +97,21 @@ def main() -> int:
     settings = Settings()
     encoder = build_encoder(settings)
     sets = {}
-    seeds = open_engine(settings, encoder=encoder)
-    qs = load_questions(ROOT / "benchmarks" / "questions" / "seeds.jsonl")
-    sets["seeds"] = (seeds, qs)
-    for name, file in (("cmrc2018", "cmrc2018_dev.json"), ("drcd", "DRCD_dev.json")):
-        path = BENCH / file
-        if not path.exists():
-            print(f"{path} not found: skipping {name}")
-            continue
-        _, squad_qs = load_squad(path)
-        sets[name] = (
+    sets["seeds dev"] = (open_engine(settings, encoder=encoder), seed_questions("seeds (dev)"))
+    for name, path in public_sets().items():
+        tune = public_half(path, "tune")
+        sets[f"{name} (tuning half)"] = (
             squad_engine(path, settings, encoder),
-            squad_qs[: args.limit] if args.limit else squad_qs,
+            tune[: args.limit] if args.limit else tune,
         )
     table: dict[str, dict[str, tuple[float, float]]] = {}
     for name, (engine, questions) in sets.items():
-        qrels = qrels_for(questions, engine.store.passages())
+        qrels = qrels_for(questions, engine.all_passages())
         questions = [q for q in questions if qrels[q.id]]
         qrels = {q.id: qrels[q.id] for q in questions}
         dense, lexical = lists(engine, questions)
-        for label, fuse in variants():
-            table.setdefault(label, {})[name] = score(qrels, questions, dense, lexical, fuse)
+        for label, fused in variants():
+            table.setdefault(label, {})[name] = score(qrels, questions, dense, lexical, fused)
     names = list(sets)
     print(
         f"{'variant':28}"

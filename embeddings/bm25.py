@@ -67,7 +67,8 @@ class _Segment:
         )
 
     def live_entries(self) -> np.ndarray:
-        return self.live[self.rows]
+        entries: np.ndarray = self.live[self.rows]
+        return entries
 
 
 class BM25Index:
@@ -93,7 +94,7 @@ class BM25Index:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, ids: Sequence[int], token_lists: Sequence[Sequence[str]]) -> None:
+    def add(self, ids: Sequence[int] | np.ndarray, token_lists: Sequence[Sequence[str]]) -> None:
         """Index passages (ids must not be in the index already)."""
         if not len(ids):
             return

@@ -1,10 +1,11 @@
 """Section-aware chunking of cleaned documents into passages.
 
 A document is split into articles (a newspaper page holds several), each article into
-sections by its headings (一、 / （一） / 一要 / 一是 / 第一, and runs of parallel lead
-sentences such as 更加… / 突出…), and each section into passages of about `target_chars`
-characters, cut at sentence ends with a small overlap. Every passage is a slice of the
-cleaned document text, so its offsets are exact.
+sections by its headings (Markdown `#` lines, which every source format's headings become;
+一、 / （一） / 一要 / 一是 / 第一; and runs of parallel lead sentences such as 更加… / 突出…),
+and each section into passages of about `target_chars` characters, cut at sentence ends with
+a small overlap. Every passage is a slice of the cleaned document text, so its offsets are
+exact, and knows the pages it lies on when the source had pages.
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import permutations
 
-from embeddings.text import CLOSERS, TERMINAL, Block, CleanDocument, is_prose, normalize
+from embeddings.text import (
+    CLOSERS,
+    TERMINAL,
+    Block,
+    CleanDocument,
+    heading_level,
+    heading_text,
+    is_prose,
+    normalize,
+)
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"  # 3: Markdown headings open sections; passages know their pages
 
 _NUM = "一二三四五六七八九十"
 _NUM_VALUE = {c: i + 1 for i, c in enumerate(_NUM)}
@@ -42,6 +52,8 @@ _SENTENCE = re.compile(
     rf"[^{re.escape(TERMINAL)}\n]+(?:[{re.escape(TERMINAL)}]+[{re.escape(CLOSERS)}]*|\n|$)"
 )
 _LABEL_END = re.compile(r"[。，,；;：:！？!?\n]")
+_MD_LABEL_CHARS = 40
+_MD = "#"  # the stack kind of a Markdown heading
 PAGE_HEADLINES = "版面标题"
 
 
@@ -65,6 +77,7 @@ class Passage:
     text: str
     start: int
     end: int
+    pages: tuple[int, ...] = ()  # 1-based pages the text spans; () when the source has none
 
 
 @dataclass
@@ -72,6 +85,7 @@ class _Article:
     blocks: list[Block]
     title: str = ""
     headlines: list[Block] = field(default_factory=list)
+    title_block: int | None = None  # index of the `#` block that is the document's title
 
 
 def _number(s: str) -> int:
@@ -90,6 +104,11 @@ def _label(text: str, at: int) -> str:
     end = m.start() if m else len(text)
     label = text[at:end].strip()
     return label if len(label) <= 24 else label[:23] + "…"
+
+
+def _md_label(line: str) -> str:
+    label = heading_text(line)
+    return label if len(label) <= _MD_LABEL_CHARS else label[: _MD_LABEL_CHARS - 1] + "…"
 
 
 def _heading_at(text: str, at: int) -> tuple[str, int] | None:
@@ -113,6 +132,8 @@ def _parallel_leads(blocks: list[Block]) -> set[int]:
     """
     candidates: dict[str, list[int]] = {}
     for i, b in enumerate(blocks):
+        if heading_level(b.text):
+            continue
         first = _first_sentence(b.text)
         if not is_prose(b.text) or len(first) > 32 or len(first) == len(b.text.strip()):
             continue
@@ -131,12 +152,23 @@ def _section_bounds(article: _Article, text: str) -> list[tuple[int, list[str]]]
 
     Numbering must run 1, 2, 3 per kind of heading (a restart at 1 opens a new list); the
     kinds nest in their order of appearance. A list found inside a paragraph (…。一是…。二是…)
-    ends with that paragraph.
+    ends with that paragraph. Markdown `#` headings outrank all of these: their level gives
+    their nesting, and the numbered headings after one nest under it.
     """
     leads = _parallel_leads(article.blocks)
     bounds: list[tuple[int, list[str]]] = [(article.blocks[0].start, [])]
     stack: list[tuple[str, int, str, bool]] = []  # kind, number, label, inline
     for i, b in enumerate(article.blocks):
+        level = heading_level(b.text)
+        if level:
+            if i == article.title_block:
+                continue  # the document's title, not a section of it
+            # A `#` heading closes every section that is not a shallower `#` heading.
+            while stack and not (stack[-1][0] == _MD and stack[-1][1] < level):
+                stack.pop()
+            stack.append((_MD, level, _md_label(b.text), False))
+            bounds.append((b.start, [e[2] for e in stack]))
+            continue
         found: list[tuple[int, str, int]] = []
         if i in leads:
             found.append((b.start, "lead:" + b.text[0], 0))
@@ -189,6 +221,11 @@ def _split_page(doc: CleanDocument) -> list[_Article]:
     news leads (本报讯) and column-width changes first, then where the wording changes most.
     """
     blocks = list(doc.blocks)
+    if any(heading_level(b.text) for b in blocks):
+        # A document with `#` headings states its structure: not an OCR'd newspaper page.
+        first = blocks[0].text
+        is_title = heading_level(first) == 1 and heading_text(first) == doc.title
+        return [_Article(blocks, doc.title, title_block=0 if is_title else None)]
     tail = len(blocks)
     while tail > 0 and _is_headline_block(blocks[tail - 1]):
         tail -= 1
@@ -230,7 +267,9 @@ def _split_page(doc: CleanDocument) -> list[_Article]:
 
 def _width_changes(a: Block, b: Block) -> bool:
     """A different column width: the OCR moved on to another article's column."""
-    return bool(a.width and b.width) and abs(a.width - b.width) / max(a.width, b.width) >= 0.12
+    if not (a.width and b.width):
+        return False
+    return abs(a.width - b.width) / max(a.width, b.width) >= 0.12
 
 
 def _kickers(headlines: list[Block]) -> int:
@@ -344,11 +383,14 @@ def _article_chunks(
         for cs, ce in _pack(_sentences(text, s, e), config):
             chunks.append((cs, ce, p))
     merged: list[tuple[int, int, list[str]]] = []
-    for cs, ce, p in chunks:
+    for i, (cs, ce, p) in enumerate(chunks):
         if merged:
             ps, pe, pp = merged[-1]
             small_prev = pe - ps < config.min_chars
             small_cur = ce - cs < config.min_chars and ce > pe
+            # A `#` heading alone joins the text after it, not the section before it.
+            if small_cur and heading_level(text[cs:ce]) and i + 1 < len(chunks):
+                small_cur = small_prev
             if (small_prev or small_cur) and ce - ps <= config.target_chars * 1.5:
                 merged[-1] = (ps, max(pe, ce), _join_path(pp, p, small_prev, small_cur))
                 continue
@@ -365,7 +407,8 @@ def passage_id(doc_id: str, text: str, occurrence: int = 0) -> str:
 def chunk(doc_id: str, doc: CleanDocument, config: ChunkerConfig | None = None) -> list[Passage]:
     """Passages of a cleaned document, each with its heading path and exact offsets."""
     config = config or ChunkerConfig()
-    fallback_title = doc.title or (_label(doc.text, 0) if doc.text else doc_id)
+    first = doc.blocks[0].text if doc.blocks else ""
+    fallback_title = doc.title or (_label(heading_text(first), 0) if first else doc_id)
     passages: list[Passage] = []
     seen: Counter[str] = Counter()
     for article in _split_page(doc):
@@ -374,5 +417,7 @@ def chunk(doc_id: str, doc: CleanDocument, config: ChunkerConfig | None = None) 
             body = doc.text[s:e]
             pid = passage_id(doc_id, body, seen[body])
             seen[body] += 1
-            passages.append(Passage(pid, doc_id, title, " › ".join(path), body, s, e))
+            passages.append(
+                Passage(pid, doc_id, title, " › ".join(path), body, s, e, doc.pages(s, e))
+            )
     return passages

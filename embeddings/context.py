@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from functools import lru_cache
+from types import ModuleType
 
 from embeddings.chunking import Passage
 from embeddings.store import StoredPassage
@@ -20,10 +21,11 @@ _GENERIC_PLACES = {"中国", "中华", "全国", "全省", "全市", "国家", "
 
 
 @lru_cache(maxsize=1)
-def _posseg():
+def _posseg() -> ModuleType:
     import jieba.posseg
 
-    return jieba.posseg
+    posseg: ModuleType = jieba.posseg  # jieba has no type information
+    return posseg
 
 
 def place_names(text: str, limit: int = 2, min_count: int = 3) -> list[str]:

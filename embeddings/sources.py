@@ -205,6 +205,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _LEGACY = ("gb18030", "big5")
+_TEXT_CONTROLS = "\t\n\r\f\v\x1a"  # \x1a: the end-of-file mark of old DOS text files
 _SAMPLE_CHARS = 4000  # enough text to tell a right decoding from a wrong one
 
 
@@ -228,14 +229,18 @@ def _decode(name: str, data: bytes) -> str:
             readings[encoding] = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    if not readings:
-        raise UnreadableDocumentError(
-            f"{name}: the bytes are not text in UTF-8, GB18030 or Big5 (the first byte that "
-            f"is not UTF-8 is at offset {utf8_error.start}); save the file as UTF-8 text and "
-            "try again"
-        )
-    best = max(readings, key=lambda e: (word_share(readings[e][:_SAMPLE_CHARS]), e == "gb18030"))
-    return _text_only(name, readings[best])
+    if readings:
+        share = {e: word_share(t[:_SAMPLE_CHARS]) for e, t in readings.items()}
+        best = max(readings, key=lambda e: (share[e], e == "gb18030"))
+        # Damaged UTF-8 often still decodes as GB18030, into nonsense: compare the readings.
+        damaged = word_share(data.decode("utf-8", errors="replace")[:_SAMPLE_CHARS])
+        if share[best] >= damaged:
+            return _text_only(name, readings[best])
+    raise UnreadableDocumentError(
+        f"{name}: the bytes are not text in UTF-8, GB18030 or Big5 (byte {utf8_error.start} "
+        "is the first that is not UTF-8; the file may be damaged or cut short); save the file "
+        "as UTF-8 text and try again"
+    )
 
 
 def _strict(name: str, data: bytes, encoding: str) -> str:
@@ -250,8 +255,8 @@ def _strict(name: str, data: bytes, encoding: str) -> str:
 
 def _text_only(name: str, text: str) -> str:
     """`text` unless it holds control characters that only binary files have."""
-    controls = sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r\f\v")
-    if "\x00" in text or controls > len(text) // 100:
+    controls = sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in _TEXT_CONTROLS)
+    if "\x00" in text or controls > max(2, len(text) // 100):
         raise UnreadableDocumentError(
             f"{name} looks like a binary file, not text; export the document as plain text "
             "(UTF-8) or upload the original .docx or .pdf"
@@ -264,11 +269,21 @@ def _markdown_title(text: str) -> str | None:
     return heading_text(first) if heading_level(first) == 1 else None
 
 
-def _heading_line(level: int, text: str) -> str:
+def _paragraph_text(paragraphs: list[str]) -> str:
+    """Paragraphs separated by blank lines, as in Markdown.
+
+    The blank line tells the cleaner where paragraphs end: a short document of headings and
+    short lines could otherwise pass for OCR text with hard line breaks and be run together.
+    """
+    return "\n\n".join(p for p in paragraphs if p.strip())
+
+
+def _heading_line(level: int, text: str, deepest: int = MAX_HEADING_LEVEL) -> str:
+    """A `#` line for a heading of `level`; deeper headings stay ordinary text."""
     text = " ".join(text.split())
     if not text:
         return ""
-    return f"{'#' * level} {text}" if 1 <= level <= MAX_HEADING_LEVEL else text
+    return f"{'#' * level} {text}" if 1 <= level <= deepest else text
 
 
 # --- HTML ---------------------------------------------------------------------------------------
@@ -290,9 +305,7 @@ def _html(name: str, data: bytes) -> tuple[str, str | None]:
         "with_metadata": True,
     }
     try:
-        xml = trafilatura.extract(data, **options) or trafilatura.extract(
-            data, favor_recall=True, **options
-        )
+        xml = trafilatura.extract(_html_text(name, data), **options)
     except Exception as exc:  # a parser fed with arbitrary bytes can fail in many ways
         raise _broken(name, "HTML page", exc) from exc
     if not xml:
@@ -309,7 +322,27 @@ def _html(name: str, data: bytes) -> tuple[str, str | None]:
         title = next((heading_text(ln) for ln in lines if heading_level(ln) == 1), None)
     if title and not any(heading_level(ln) == 1 for ln in lines):
         lines.insert(0, _heading_line(1, title))  # the page's title, so the cleaner sees it
-    return "\n".join(lines), title
+    return _paragraph_text(lines), title
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+# Declared charsets that pages outgrow: a "gb2312" page holds GBK characters, "big5" cp950.
+_CHARSET_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "big5": "cp950"}
+
+
+def _html_text(name: str, data: bytes) -> str:
+    """A page's characters: in the charset it declares, else as a text file is read.
+
+    Pages without a declaration are often GBK or Big5, which a general guesser confuses.
+    """
+    m = _META_CHARSET.search(data[:4096])
+    if m:
+        declared = m.group(1).decode("ascii").lower()
+        try:
+            return data.decode(_CHARSET_SUPERSETS.get(declared, declared))
+        except (LookupError, UnicodeDecodeError):
+            logger.info("%s: not valid %s as declared; reading it as a text file", name, declared)
+    return _decode(name, data)
 
 
 def _xml_lines(el: _Element) -> list[str]:
@@ -355,27 +388,40 @@ _TITLE_STYLES = {"title", "标题", "標題"}
 
 
 def _docx(name: str, data: bytes) -> tuple[str, str | None]:
-    """Paragraphs and tables in document order; Title and Heading 1–4 styles as `#` lines."""
+    """Paragraphs and tables in document order; Title and Heading 1–4 styles as `#` lines.
+
+    With a Title paragraph, the title is the one `#` line and Heading n becomes n + 1 marks,
+    so the title is not taken for the first of several top-level sections.
+    """
     docx = _require("docx", "python-docx", ".docx")
     from docx.table import Table
 
     try:
         document = docx.Document(io.BytesIO(data))
-        lines: list[str] = []
-        title: str | None = None
+        items: list[tuple[int, bool, str] | list[str]] = []
         for item in document.iter_inner_content():
             if isinstance(item, Table):
-                lines += _docx_table(item)
-                continue
-            level, is_title = _docx_heading(item)
-            text = item.text.strip()
-            if is_title and title is None and text:
-                title = " ".join(text.split())
-            lines.append(_heading_line(level, text) if level else text)
+                items.append(_docx_table(item))
+            else:
+                items.append((*_docx_heading(item), item.text.strip()))
         core_title = (document.core_properties.title or "").strip()
     except Exception as exc:  # zip, XML and package errors alike: the file is not a docx
         raise _broken(name, ".docx file", exc) from exc
-    return "\n".join(lines), core_title or title
+    titles = [" ".join(i[2].split()) for i in items if isinstance(i, tuple) and i[1] and i[2]]
+    shift = 1 if titles else 0
+    lines: list[str] = []
+    for item in items:
+        if isinstance(item, list):
+            lines += item
+            continue
+        level, is_title, text = item
+        if is_title:
+            lines.append(_heading_line(1, text))
+        else:
+            lines.append(
+                _heading_line(level + shift, text, MAX_HEADING_LEVEL + shift) if level else text
+            )
+    return _paragraph_text(lines), core_title or (titles[0] if titles else None)
 
 
 def _docx_heading(paragraph: Any) -> tuple[int, bool]:
@@ -444,7 +490,7 @@ def _pdf(name: str, data: bytes) -> tuple[str, str | None]:
                 f"{name} is protected by a password; open it, save or print it as a PDF "
                 "without a password, and upload that"
             )
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = _pdf_pages(name, reader)
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except UnreadableDocumentError:
         raise
@@ -463,13 +509,33 @@ def _pdf(name: str, data: bytes) -> tuple[str, str | None]:
             "(for example ocrmypdf -l chi_sim) and upload the result"
         )
     lines = _drop_running_lines([[ln.rstrip() for ln in p.split("\n")] for p in pages])
-    text = PAGE_BREAK.join("\n".join(_pdf_paragraphs(page)) for page in lines)
+    text = PAGE_BREAK.join(_paragraph_text(_pdf_paragraphs(page)) for page in lines)
     return text, _pdf_title(meta_title)
 
 
+def _pdf_pages(name: str, reader: Any) -> list[str]:
+    """Text of every page; a damaged page reads as empty unless every page is damaged."""
+    pages: list[str] = []
+    failed: list[Exception] = []
+    for number, page in enumerate(reader.pages, start=1):
+        try:
+            pages.append(page.extract_text() or "")
+        except Exception as exc:  # one bad page should not lose the others
+            logger.warning("%s: page %d cannot be read (%s); it is left out", name, number, exc)
+            failed.append(exc)
+            pages.append("")
+    if failed and len(failed) == len(pages):
+        raise failed[0]
+    return pages
+
+
 def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
-    """Pages without page numbers and the running headers and footers repeated on most pages."""
-    pages = [[ln for ln in page if ln.strip() and not _PAGE_NUMBER.fullmatch(ln)] for page in pages]
+    """Pages without their page numbers and the running headers and footers most pages repeat."""
+    pages = [[ln for ln in page if ln.strip()] for page in pages]
+    pages = [
+        [ln for i, ln in enumerate(page) if not (_at_edge(i, page) and _PAGE_NUMBER.fullmatch(ln))]
+        for page in pages
+    ]
     if len(pages) < 2:
         return pages
     edges: Counter[str] = Counter()
@@ -478,13 +544,14 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
     needed = max(2, math.ceil(len(pages) / 2))
     running = {key for key, n in edges.items() if n >= needed}
     return [
-        [
-            ln
-            for i, ln in enumerate(page)
-            if not (_edge_key(ln) in running and (i < 2 or i >= len(page) - 2))
-        ]
+        [ln for i, ln in enumerate(page) if not (_at_edge(i, page) and _edge_key(ln) in running)]
         for page in pages
     ]
+
+
+def _at_edge(i: int, page: list[str]) -> bool:
+    """Among the first or last two lines of a page, where page furniture is printed."""
+    return i < 2 or i >= len(page) - 2
 
 
 def _edge_key(line: str) -> str:
@@ -506,15 +573,15 @@ def _pdf_paragraphs(lines: list[str]) -> list[str]:
 
     A PDF has lines, not paragraphs. A paragraph ends at a line clearly shorter than the
     column that ends a sentence (or is much shorter: a heading), and a new one starts at an
-    indented line or a numbered heading after a sentence end. Pages of short lines only
-    (lists, tables) keep their lines.
+    indented line or a numbered heading after a sentence end. Pages where few lines fill the
+    column (lists, tables) keep their lines.
     """
     if not lines:
         return []
-    widths = sorted(_width(ln.strip()) for ln in lines)
-    full = widths[int(0.9 * (len(widths) - 1))]
-    if full < 20:
-        return [ln.strip() for ln in lines]
+    widths = [_width(ln.strip()) for ln in lines]
+    full = sorted(widths)[int(0.9 * (len(widths) - 1))]
+    if full < 8 or sum(w >= full - 2 for w in widths) < 0.3 * len(widths):
+        return [ln.strip() for ln in lines]  # not running text: few lines fill the column
     paras: list[str] = []
     cur = ""
     for raw in lines:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,11 @@ _COLUMNS = 'id, passage_id, doc_id, ord, title, section, text, start, "end", pag
 _DOC_COLUMNS = "doc_id, title, source, sha256, passages, format, size, indexed_at"
 
 
-def _passage(row: tuple) -> StoredPassage:
+# One row of _COLUMNS: the StoredPassage fields in order, with pages as JSON text.
+_PassageRow = tuple[int, str, str, int, str, str, str, int, int, str]
+
+
+def _passage(row: _PassageRow) -> StoredPassage:
     return StoredPassage(*row[:9], tuple(json.loads(row[9])))
 
 
@@ -210,7 +215,7 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 

@@ -11,12 +11,13 @@ import math
 import re
 import statistics
 import unicodedata
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from opencc import OpenCC
 
-CLEANER_VERSION = "2"
+CLEANER_VERSION = "3"  # 3: Markdown headings stay blocks; form feeds mark pages
 
 TERMINAL = "。！？；…!?;"
 CLOSERS = "”’」』）)》"
@@ -29,6 +30,9 @@ PINYIN_GLOSS = re.compile(
 # The same gloss whose opening bracket was eaten by mojibake: 徹?zé)岢
 _BROKEN_GLOSS = re.compile(rf"\?(?=[a-zü{_TONE}]*[{_TONE}])[a-zü{_TONE}]{{1,7}}\)")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+# A Markdown heading line: how every source format marks its headings (see embeddings.sources).
+MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]+(?=\S)")
+PAGE_BREAK = "\f"
 
 FURNITURE = [
     re.compile(r"^\d{4}-\d{1,2}-\d{1,2}.*(来源|來源|浏览|瀏覽)"),  # date · source · view count
@@ -51,9 +55,32 @@ class Block:
 
 @dataclass(frozen=True)
 class CleanDocument:
+    """Cleaned text, its paragraphs, and where pages 2, 3, … begin (empty: not paged)."""
+
     text: str
     blocks: list[Block]
     title: str
+    page_starts: list[int] = field(default_factory=list)
+
+    def pages(self, start: int, end: int) -> tuple[int, ...]:
+        """1-based pages that text[start:end] lies on; () when the source had no pages."""
+        if not self.page_starts or end <= start:
+            return ()
+        first = bisect_right(self.page_starts, start) + 1
+        last = bisect_right(self.page_starts, end - 1) + 1
+        return tuple(range(first, last + 1))
+
+
+def heading_level(line: str) -> int:
+    """Level of a Markdown heading line (`## 一、总体要求` -> 2); 0 for any other text."""
+    m = MARKDOWN_HEADING.match(line)
+    return m.group().count("#") if m else 0
+
+
+def heading_text(line: str) -> str:
+    """A heading line without its `#` marks; other text unchanged."""
+    m = MARKDOWN_HEADING.match(line)
+    return line[m.end() :].strip() if m else line
 
 
 @lru_cache(maxsize=1)
@@ -76,7 +103,7 @@ def normalize(text: str) -> str:
 
     Traditional -> Simplified (OpenCC t2s), full-width -> half-width, lower case.
     """
-    converted = _t2s().convert(unicodedata.normalize("NFKC", text)).lower()
+    converted = str(_t2s().convert(unicodedata.normalize("NFKC", text))).lower()
     if len(converted) == len(text):
         return converted
     return "".join(_norm_char(c) for c in text)
@@ -257,7 +284,7 @@ def _choose(
     src: _Source,
 ) -> tuple[str, int] | None:
     """Pick among the candidate repairs of text[at:end] (see `repair_mojibake`)."""
-    if not scored or _word_share(text[start:end]) >= 0.5:
+    if not scored or word_share(text[start:end]) >= 0.5:
         return None  # the run reads as words: clean text after a literal '?'
     best = max(scored, key=scored.__getitem__)
     as_is = _logp(text[at] + text[start:end], text, at, end, src)
@@ -265,7 +292,7 @@ def _choose(
         return None  # reads no better than it stands: leave it
     known = len(_to_gbk(text[start:end].removesuffix("?")))
     posterior = 1 / sum(math.exp(v - scored[best]) for v in scored.values())
-    if known < 2 * guessed or posterior < _MIN_POSTERIOR or _word_share(best) < 0.5:
+    if known < 2 * guessed or posterior < _MIN_POSTERIOR or word_share(best) < 0.5:
         return ("", end - at)  # mojibake, but too little evidence to say what it was
     return (best, end - at)
 
@@ -278,7 +305,7 @@ def _to_gbk(run: str) -> bytes:
     )
 
 
-def _word_share(s: str) -> float:
+def word_share(s: str) -> float:
     """Share of the Han characters of `s` that lie inside multi-character dictionary words."""
     import jieba
 
@@ -361,52 +388,134 @@ def _ends_sentence(text: str) -> bool:
     return bool(s) and s[-1] in TERMINAL
 
 
-def _paragraphs(raw: str) -> list[tuple[str, float | None]]:
-    """Split raw text into paragraphs, joining hard line breaks, with their column width."""
-    lines = [ln.strip() for ln in raw.split("\n")]
-    if not _is_wrapped([ln for ln in lines if ln]):
-        return [(ln, None) for ln in lines if ln]
-    groups: list[list[str]] = [[]]
-    for ln in lines:
-        if ln:
-            groups[-1].append(ln)
-        elif groups[-1]:
-            groups.append([])
-    paras: list[tuple[str, float | None]] = []
-    for group in (g for g in groups if g):
+@dataclass
+class _Para:
+    """A paragraph being built; `pages` are the offsets in `text` where a new page begins."""
+
+    text: str
+    width: float | None = None
+    pages: list[int] = field(default_factory=list)
+    heading: bool = False
+
+
+def _lines(raw: str) -> list[str]:
+    """Stripped lines, with each page break as a line of its own (PAGE_BREAK)."""
+    lines: list[str] = []
+    for ln in raw.split("\n"):
+        for i, part in enumerate(ln.split(PAGE_BREAK)):
+            if i:
+                lines.append(PAGE_BREAK)
+            lines.append(part.strip())
+    return lines
+
+
+def _units(lines: list[str], wrapped: bool) -> list[tuple[list[str], int]]:
+    """Lines grouped into paragraph candidates, each with the page breaks just before it.
+
+    Wrapped (OCR) text groups lines up to a blank line; other text is one paragraph a line.
+    A Markdown heading is always a unit of its own. Page breaks after the last line are
+    dropped: a trailing form feed ends a page rather than starting one.
+    """
+    units: list[tuple[list[str], int]] = []
+    group: list[str] = []
+    breaks = 0
+    for ln in [*lines, ""]:
+        if group and (not ln or ln == PAGE_BREAK or heading_level(ln) or not wrapped):
+            units.append((group, breaks))
+            group, breaks = [], 0
+        if ln == PAGE_BREAK:
+            breaks += 1
+        elif ln and heading_level(ln):
+            units.append(([ln], breaks))
+            breaks = 0
+        elif ln:
+            group.append(ln)
+    return units
+
+
+def _paragraphs(raw: str) -> list[_Para]:
+    """Split raw text into paragraphs, joining hard line breaks, with their column width.
+
+    A sentence cut by a column break (OCR text) or by a page break goes on in one paragraph;
+    Markdown headings are never joined to their neighbours.
+    """
+    lines = _lines(raw)
+    body = [ln for ln in lines if ln and ln != PAGE_BREAK and not heading_level(ln)]
+    wrapped = _is_wrapped(body)
+    paras: list[_Para] = []
+    for group, breaks in _units(lines, wrapped):
+        heading = bool(heading_level(group[0]))
         prose = is_prose("".join(group))
         text = "".join(group) if prose else " ".join(group)
         width = statistics.median(len(ln) for ln in group) if len(group) > 1 else None
-        if paras and prose and is_prose(paras[-1][0]) and not _ends_sentence(paras[-1][0]):
-            # A column break in the middle of a sentence: the paragraph goes on.
-            prev, prev_width = paras[-1]
-            paras[-1] = (prev + text, prev_width or width)
+        prev = paras[-1] if paras else None
+        if (
+            prev
+            and (wrapped or breaks)
+            and prose
+            and not heading
+            and not prev.heading
+            and is_prose(prev.text)
+            and not _ends_sentence(prev.text)
+        ):
+            # A column or page break in the middle of a sentence: the paragraph goes on.
+            prev.pages += [len(prev.text)] * breaks
+            prev.text += text
+            prev.width = prev.width or width
         else:
-            paras.append((text, width))
+            paras.append(_Para(text, width, [0] * breaks, heading))
     return paras
 
 
+def _collapsed_offset(text: str, at: int) -> int:
+    """Where offset `at` of `text` lands once runs of spaces are collapsed and ends stripped."""
+    return len(re.sub(r"[ \t]+", " ", text[:at]).lstrip())
+
+
 def clean(raw: str) -> CleanDocument:
-    """Turn damaged source text into clean paragraphs in the original script."""
+    """Turn damaged source text into clean paragraphs in the original script.
+
+    A form feed in `raw` is a page break: it leaves no character behind, and the offset where
+    each new page begins goes to `page_starts`.
+    """
     text = raw.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     text = text.replace("\u3000", " ").replace("\xa0", " ")
     # Repair first: the glosses say which character a mojibake '?' stood for.
     text = remove_pinyin_glosses(repair_mojibake(text))
-    kept: list[tuple[str, float | None]] = []
-    for para, width in _paragraphs(text):
-        para = re.sub(r"[ \t]+", " ", para).strip()
-        if not para or is_furniture(para):
+    kept: list[_Para] = []
+    carried = 0  # page starts inside dropped paragraphs: they move to the next one kept
+    for para in _paragraphs(text):
+        cleaned = re.sub(r"[ \t]+", " ", para.text).strip()
+        if not cleaned or is_furniture(cleaned) or (kept and cleaned == kept[-1].text):
+            # empty, page furniture, or a title printed twice
+            carried += len(para.pages)
             continue
-        if kept and para == kept[-1][0]:
-            continue  # a title printed twice
-        kept.append((para, width))
+        marks = [min(_collapsed_offset(para.text, m), len(cleaned)) for m in para.pages]
+        kept.append(_Para(cleaned, para.width, [0] * carried + marks, para.heading))
+        carried = 0
     blocks: list[Block] = []
+    page_starts: list[int] = []
     pos = 0
-    for para, width in kept:
-        blocks.append(Block(para, pos, pos + len(para), width))
-        pos += len(para) + 1
-    title = blocks[0].text if blocks and looks_like_title(blocks[0].text) else ""
-    return CleanDocument("\n".join(b.text for b in blocks), blocks, title)
+    for para in kept:
+        blocks.append(Block(para.text, pos, pos + len(para.text), para.width))
+        page_starts += [pos + m for m in para.pages]
+        pos += len(para.text) + 1
+    joined = "\n".join(b.text for b in blocks)
+    page_starts += [len(joined)] * carried
+    return CleanDocument(joined, blocks, _title(blocks), page_starts)
+
+
+def _title(blocks: list[Block]) -> str:
+    """The first paragraph when it reads as a title; a lone `#` heading there is one too."""
+    if not blocks:
+        return ""
+    first = blocks[0].text
+    level = heading_level(first)
+    if level == 1 and sum(1 for b in blocks if heading_level(b.text) == 1) == 1:
+        first = heading_text(first)
+    elif level:
+        return ""
+    return first if looks_like_title(first) else ""
 
 
 def looks_like_title(text: str) -> bool:

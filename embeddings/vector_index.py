@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -18,14 +19,15 @@ class VectorIndex:
     writers out while anyone searches.
     """
 
-    def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
+    def __init__(self, dim: int, index: faiss.IndexIDMap2 | None = None) -> None:
         self.dim = dim
         self._index = index or faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
         """Read a saved index; raises RuntimeError (FAISS) or OSError when it is damaged."""
-        index = faiss.read_index(str(path))
+        # FAISS returns the saved class (downcast), and only IndexIDMap2 is ever saved here.
+        index = cast(faiss.IndexIDMap2, faiss.read_index(str(path)))
         return cls(index.d, index)
 
     def save(self, path: Path) -> None:
@@ -46,7 +48,8 @@ class VectorIndex:
 
     def remove(self, ids: np.ndarray | list[int]) -> None:
         if len(ids):
-            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+            # The stub only lists IDSelector; FAISS's wrapper takes an id array as well.
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
 
     def ids(self) -> np.ndarray:
         if len(self) == 0:
@@ -54,7 +57,9 @@ class VectorIndex:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def vector(self, id_: int) -> np.ndarray:
-        return self._index.reconstruct(int(id_))
+        # The stub's first overload returns torch.Tensor; without faiss.contrib.torch_utils
+        # FAISS returns an ndarray.
+        return cast(np.ndarray, self._index.reconstruct(int(id_)))
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -68,6 +73,7 @@ class VectorIndex:
             if not len(allowed):
                 return []
             selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
+            # The stub omits it, but FAISS's wrapper sets fields given as keywords.
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, ids = self._index.search(q, min(k, len(self)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]

@@ -11,7 +11,8 @@ from fastapi import Depends, FastAPI
 from embeddings.engine import SearchEngine
 from service import errors, limits, observability, security
 from service.factory import open_engine
-from service.routes import ask, library, page, search, similar
+from service.jobs import Jobs
+from service.routes import ask, documents, health, library, page, search, similar
 from service.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,10 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = engine or open_engine(settings, warm_start=True)
+        app.state.jobs = Jobs()
         logger.info("index ready: %d passages", len(app.state.engine))
         yield
+        app.state.jobs.close()  # a running job finishes its write before the engine closes
         if engine is None:  # an engine handed in belongs to the caller
             app.state.engine.close()
 
@@ -44,6 +47,8 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     app.include_router(search.router, dependencies=[read, mode])
     app.include_router(similar.router, dependencies=[read])
     app.include_router(ask.router, dependencies=[read, mode])
-    app.include_router(library.router)  # holds /health, which stays open
+    app.include_router(library.router, dependencies=[read])
+    app.include_router(documents.router, dependencies=[read])  # writes also need WriteAccess
+    app.include_router(health.router)  # open: load balancers ask it
     app.include_router(page.router)
     return app

@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_engine(settings, warm_start=True)
     logger.info("ready in %.1fs: %d passages", time.perf_counter() - t0, len(engine))
     app = create_app(settings, engine)
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
 
 
@@ -173,12 +173,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from service.observability import configure_logging
+
     args = parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings)
     try:
-        return int(args.func(args, get_settings()))
+        return int(args.func(args, settings))
     except (CliError, IndexMismatchError, StoreError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -71,10 +74,17 @@ async def storage_full(request: Request, exc: StorageFullError) -> JSONResponse:
     )
 
 
+HANDLERS: list[tuple[type[Exception], Callable[..., Awaitable[JSONResponse]]]] = [
+    (RequestValidationError, validation_error),
+    (HTTPException, http_error),
+    (UnknownDocumentsError, unknown_documents),
+    (TooManyDocumentsError, too_many_documents),
+    (ModelUnavailableError, model_unavailable),
+    (StorageFullError, storage_full),
+]
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(UnknownDocumentsError, unknown_documents)
-    app.add_exception_handler(TooManyDocumentsError, too_many_documents)
-    app.add_exception_handler(ModelUnavailableError, model_unavailable)
-    app.add_exception_handler(StorageFullError, storage_full)
+    for exc_type, handler in HANDLERS:
+        # Starlette types handlers as taking any Exception; each of ours takes its own type.
+        app.add_exception_handler(exc_type, cast(Any, handler))

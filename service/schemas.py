@@ -216,3 +216,52 @@ class Health(BaseModel):
 class ErrorResponse(BaseModel):
     error: str = Field(description="What went wrong and how to fix it.")
     detail: list[dict] | None = None
+
+
+class DocumentIn(BaseModel):
+    """A document as JSON text, for clients that have no file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str | None = Field(None, description="Default: from the title, else the text's hash.")
+    title: str | None = Field(None, max_length=500)
+    text: str = Field(description="The document's text; cleaned and chunked like a file.")
+    source: str | None = Field(None, max_length=2000, description="Where it came from (a URL).")
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError(
+                "text is empty or only white space: send the document's text, or upload a file"
+            )
+        return v
+
+
+class DocumentReport(BaseModel):
+    doc_id: str
+    status: Literal["added", "replaced", "unchanged"] = Field(
+        description="`unchanged`: the same text was already indexed; nothing was embedded."
+    )
+    passages: int
+    seconds: float
+
+
+class UploadResponse(BaseModel):
+    documents: list[DocumentReport]
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    state: Literal["queued", "running", "done", "failed"]
+    total: int = Field(description="Passages to embed.")
+    status_url: str
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    state: Literal["queued", "running", "done", "failed"]
+    done: int = Field(description="Passages embedded so far.")
+    total: int
+    report: UploadResponse | None = None
+    error: str | None = None

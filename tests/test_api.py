@@ -199,21 +199,30 @@ def test_doc_ids_filter_has_a_length_cap(client: TestClient, settings) -> None:
     assert r.status_code == 422 and str(settings.max_doc_ids) in r.json()["error"]
 
 
-def test_similar_by_text_does_not_grow_the_embedding_cache(client: TestClient, settings) -> None:
+def test_similar_by_text_does_not_grow_the_embedding_cache(
+    client: TestClient, settings, encoder
+) -> None:
+    import hashlib
     import sqlite3
 
-    caches = list((settings.data_dir / "cache" / "embeddings").glob("*.sqlite"))
+    from embeddings.text import normalize
 
-    def rows() -> int:
-        return sum(
-            sqlite3.connect(c).execute("SELECT COUNT(*) FROM vectors").fetchone()[0] for c in caches
-        )
-
-    before = rows()
-    for i in range(3):
-        r = client.post("/similar", json={"text": f"一段从未见过的文字，编号{i}，关于产业园区。"})
-        assert r.status_code == 200
-    assert rows() == before
+    texts = [f"一段从未见过的文字，编号{i}，关于产业园区。" for i in range(3)]
+    for text in texts:
+        assert client.post("/similar", json={"text": text}).status_code == 200
+    keys = [
+        hashlib.sha1(f"{encoder.passage_prompt}\x00{normalize(t)}".encode()).hexdigest()
+        for t in texts
+    ]
+    cache = settings.data_dir / "cache" / "embeddings" / f"{encoder.fingerprint}.sqlite"
+    db = sqlite3.connect(cache)
+    marks = ",".join("?" * len(keys))
+    found = db.execute(f"SELECT COUNT(*) FROM vectors WHERE key IN ({marks})", keys).fetchone()[0]
+    assert found == 0
+    # the same key scheme does find passages that were indexed
+    p = client.get("/documents").json()["documents"][0]
+    assert p  # the index is not empty, so the cache holds passage keys
+    assert db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] > 0
 
 
 def test_documents_page_and_detail(client: TestClient, seed_engine) -> None:

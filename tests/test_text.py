@@ -10,9 +10,12 @@ import pytest
 
 from embeddings.text import (
     CLEANER_VERSION,
+    Block,
     CleanDocument,
     clean,
     compact,
+    heading_level,
+    heading_text,
     looks_like_title,
     normalize,
     remove_pinyin_glosses,
@@ -35,7 +38,7 @@ def cleaned(prefix: str) -> CleanDocument:
 
 
 def test_cleaner_version() -> None:
-    assert CLEANER_VERSION == "2"
+    assert CLEANER_VERSION == "3"
 
 
 # --- OCR hard line breaks (004) ----------------------------------------------------------
@@ -284,3 +287,118 @@ def test_titles(prefix: str, title: str) -> None:
         assert doc.blocks[0].text == title
     else:
         assert not looks_like_title(doc.blocks[0].text)
+
+
+# --- Markdown headings ---------------------------------------------------------------------
+
+# Wrapped OCR text (short lines, most not ending a sentence), with headings among the lines.
+WRAPPED_WITH_HEADINGS = """# 湘潭市政法工作会议纪要
+会议强调，要深入学习贯彻党的
+二十大精神，奋力开创新时代湘
+潭政法工作新局面，全市政法系
+统要坚持以人民为中心的发展思
+## 一、提高政治站位
+想，切实维护社会大局稳定，为
+全市高质量发展提供坚强保障，
+要把学习贯彻党的二十大精神作
+为首要政治任务，引导政法干警
+深刻领悟两个确立的决定性意义
+### （一）加强理论武装
+坚持用新时代中国特色社会主义
+思想凝心铸魂。"""
+
+
+def test_heading_lines_stay_blocks_in_wrapped_text() -> None:
+    doc = clean(WRAPPED_WITH_HEADINGS)
+    texts = [b.text for b in doc.blocks]
+    # The hard line breaks are joined, but never into or across a heading.
+    assert texts == [
+        "# 湘潭市政法工作会议纪要",
+        "会议强调，要深入学习贯彻党的二十大精神，奋力开创新时代湘潭政法工作新局面，"
+        "全市政法系统要坚持以人民为中心的发展思",
+        "## 一、提高政治站位",
+        "想，切实维护社会大局稳定，为全市高质量发展提供坚强保障，要把学习贯彻党的二十大"
+        "精神作为首要政治任务，引导政法干警深刻领悟两个确立的决定性意义",
+        "### （一）加强理论武装",
+        "坚持用新时代中国特色社会主义思想凝心铸魂。",
+    ]
+    assert doc.title == "湘潭市政法工作会议纪要"
+
+
+def test_heading_level_and_text() -> None:
+    assert heading_level("## 一、总体要求") == 2
+    assert heading_text("## 一、总体要求") == "一、总体要求"
+    assert heading_level("#### 4") == 4
+    for not_heading in ("#二十大#", "正文 # 不是标题", "##", "#\t", "1. 列表"):
+        assert heading_level(not_heading) == 0
+        assert heading_text(not_heading) == not_heading
+
+
+@pytest.mark.parametrize(
+    ("raw", "title"),
+    [
+        ("# 标题\n正文。", "标题"),
+        ("## 一、第一节\n正文。", ""),  # a section heading, not the document's title
+        ("# 第一章\n正文。\n# 第二章\n正文。", ""),  # one of several top-level sections
+        ("标题\n## 一、第一节\n正文。", "标题"),
+    ],
+)
+def test_title_from_headings(raw: str, title: str) -> None:
+    assert clean(raw).title == title
+
+
+# --- pages (form feeds) --------------------------------------------------------------------
+
+
+def test_form_feeds_mark_pages_and_leave_no_character() -> None:
+    raw = "标题\n第一页的第一段。\f第二页的第一段。\n第二页的第二段。\f第三页。"
+    doc = clean(raw)
+    assert "\f" not in doc.text
+    assert doc.text == "标题\n第一页的第一段。\n第二页的第一段。\n第二页的第二段。\n第三页。"
+    assert [doc.text[s : s + 4] for s in doc.page_starts] == ["第二页的", "第三页。"]
+    assert doc.pages(0, 2) == (1,)
+    assert doc.pages(doc.text.index("第二页的第二段"), len(doc.text)) == (2, 3)
+
+
+def test_sentence_cut_by_a_page_break_is_one_paragraph() -> None:
+    doc = clean(
+        "第一段。\n坚持和发展新时代枫桥经验，完善社会\f治理体系，加快推进现代化。\n下一段。"
+    )
+    assert "完善社会治理体系" in doc.text
+    assert len(doc.blocks) == 3
+    (start,) = doc.page_starts
+    assert doc.text[start:].startswith("治理体系")
+    assert doc.pages(doc.blocks[1].start, doc.blocks[1].end) == (1, 2)
+
+
+def test_page_starts_survive_dropped_furniture_and_collapsed_spaces() -> None:
+    raw = "正文一。\f责任编辑：某某\n  正文   二。\f\f正文三。\f"
+    doc = clean(raw)
+    assert doc.text == "正文一。\n正文 二。\n正文三。"
+    # Page 2 starts where its first kept text does; page 3 is empty; a trailing form feed
+    # ends the last page rather than opening a new one.
+    assert [doc.text[s:] for s in doc.page_starts] == [
+        "正文 二。\n正文三。",
+        "正文三。",
+        "正文三。",
+    ]
+
+
+def test_form_feeds_in_wrapped_ocr_text() -> None:
+    lines = WRAPPED_WITH_HEADINGS.split("\n")
+    raw = "\n".join(lines[:8]) + "\f" + "\n".join(lines[8:])
+    doc = clean(raw)
+    assert doc.text == clean(WRAPPED_WITH_HEADINGS).text
+    (start,) = doc.page_starts
+    assert doc.text[start:].startswith(lines[8])
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_seeds_have_no_pages(prefix: str) -> None:
+    assert cleaned(prefix).page_starts == []
+    assert cleaned(prefix).pages(0, 10) == ()
+
+
+def test_clean_document_built_without_pages() -> None:
+    doc = CleanDocument("正文。", [Block("正文。", 0, 3)], "")
+    assert doc.page_starts == [] and doc.pages(0, 3) == ()

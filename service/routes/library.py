@@ -1,4 +1,4 @@
-"""What is in the index: documents, passages and their neighbours, health."""
+"""What is in the index: documents, passages and their neighbours."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from service import convert
 from service.deps import EngineDep
-from service.schemas import DocumentDetail, DocumentsResponse, Health, Neighbours, Passage
+from service.schemas import DocumentDetail, DocumentsResponse, Neighbours, Passage
 
 router = APIRouter()
 
@@ -58,19 +58,3 @@ def document(doc_id: str, engine: EngineDep) -> DocumentDetail:
     if d is None:
         raise HTTPException(404, f"no document with doc_id {doc_id!r}; GET /documents lists them")
     return convert.document_detail(d, engine.passages(doc_id))
-
-
-@router.get("/health", response_model=Health, tags=["health"])
-def health(engine: EngineDep) -> Health:
-    """200 once the index is loaded (the app does not accept requests before that).
-
-    A 503 when the model failed to load or is not the one the index was built with.
-    """
-    model = engine.model_info()
-    return Health(
-        model=model.name,
-        model_ready=model.ready,
-        dimension=model.dim,
-        documents=engine.document_count(),
-        passages=len(engine),
-    )

@@ -1,0 +1,41 @@
+"""What the benchmark scripts share: where things are, and the question sets they score."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from embeddings.evaluation import Question, load_questions, load_squad, split_questions  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+QUESTIONS = ROOT / "benchmarks" / "questions"
+BENCH = Path(os.environ.get("BENCHMARKS_DIR", ROOT.parent / "shared" / "benchmarks"))
+SEED_SETS = {"seeds (dev)": "seeds.jsonl", "seeds (held-out)": "seeds_holdout.jsonl"}
+PUBLIC_SETS = {"CMRC2018 dev": "cmrc2018_dev.json", "DRCD dev": "DRCD_dev.json"}
+
+
+def seed_questions(name: str) -> list[Question]:
+    return load_questions(QUESTIONS / SEED_SETS[name])
+
+
+def public_sets() -> dict[str, Path]:
+    """The public sets present on this machine (a note for each one absent)."""
+    found = {}
+    for name, file in PUBLIC_SETS.items():
+        path = BENCH / file
+        if path.exists():
+            found[name] = path
+        else:
+            print(f"note: {path} is absent, so {name} is skipped (set BENCHMARKS_DIR)")
+    return found
+
+
+def public_half(path: Path, half: str) -> list[Question]:
+    """The fixed tuning or test half of a public set's questions: tune on one, report the other."""
+    _, questions = load_squad(path)
+    tune, test = split_questions(questions)
+    return tune if half == "tune" else test
