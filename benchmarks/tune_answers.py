@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from common import seed_questions  # noqa: I001
 
-from embeddings.answers import AnswerConfig, candidates, choose
+from embeddings.answers import AnswerConfig, choose
 from embeddings.evaluation import answer_is_correct
 from service.factory import build_encoder, open_engine
 from service.settings import Settings
@@ -36,9 +36,8 @@ OFF_TOPIC = [
 
 def prepare(engine, questions, k=5):
     hits = engine.search_many([q.question for q in questions], k, "hybrid")
-    s = engine.searcher
     return [
-        candidates(q.question, h, s.encoder, s.tokenizer)
+        engine.searcher.answer_candidates(q.question, h)
         for q, h in zip(questions, hits, strict=True)
     ]
 
@@ -70,8 +69,7 @@ def main() -> int:
     dev_c, hold_c = prepare(engine, dev), prepare(engine, holdout)
     off_hits = engine.search_many(OFF_TOPIC, 5, "hybrid")
     off_c = [
-        candidates(t, h, engine.searcher.encoder, engine.searcher.tokenizer)
-        for t, h in zip(OFF_TOPIC, off_hits, strict=True)
+        engine.searcher.answer_candidates(t, h) for t, h in zip(OFF_TOPIC, off_hits, strict=True)
     ]
     open_ = AnswerConfig(threshold=float("-inf"), threshold_dense_only=float("-inf"))
     results = []

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from embeddings.encoders import AnyEncoder
+import numpy as np
+
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
+from embeddings.store import Sentences
 from embeddings.text import CLOSERS, TERMINAL, normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -87,20 +90,32 @@ class Candidate:
 
 
 def candidates(
-    question: str, hits: list[Hit], encoder: AnyEncoder, tokenizer: Tokenizer, passages: int = 3
+    question: str,
+    hits: list[Hit],
+    qv: np.ndarray,
+    sentences: Mapping[int, Sentences],
+    tokenizer: Tokenizer,
+    passages: int = 3,
 ) -> list[Candidate]:
-    """Every candidate sentence of the top passages with its three feature scores."""
-    spans = [
-        (i, s, e)
-        for i, hit in enumerate(hits[:passages])
-        for s, e in candidate_spans(hit.passage.text)
-    ]
+    """Every candidate sentence of the top passages with its three feature scores.
+
+    `qv` is the question's vector and `sentences` each passage's candidate spans with their
+    vectors, stored at index time, so answering embeds nothing but the question (once, for
+    search and answer alike).
+    """
+    spans: list[tuple[int, int, int]] = []
+    vectors: list[np.ndarray] = []
+    for i, hit in enumerate(hits[:passages]):
+        found = sentences.get(hit.passage.id)
+        if found is None:
+            continue
+        spans += [(i, s, e) for s, e in found.spans]
+        vectors += list(found.vectors)
     if not spans:
         return []
     texts = [hits[i].passage.text[s:e] for i, s, e in spans]
     norms = [normalize(t) for t in texts]
-    qv = encoder.encode_queries([normalize(question)])[0]
-    dense = encoder.encode_passages(norms) @ qv
+    dense = np.stack(vectors) @ qv
     terms = query_terms(question, tokenizer)
     n = len(norms)
     idf = {t: math.log((n + 1) / (0.5 + sum(t in x for x in norms))) for t in terms}
@@ -134,7 +149,8 @@ def choose(
 def extract_answer(
     question: str,
     hits: list[Hit],
-    encoder: AnyEncoder,
+    qv: np.ndarray,
+    sentences: Mapping[int, Sentences],
     tokenizer: Tokenizer,
     config: AnswerConfig | None = None,
 ) -> tuple[Answer | None, str]:
@@ -142,7 +158,7 @@ def extract_answer(
     config = config or AnswerConfig()
     if not hits:
         return None, "no passage matched the question"
-    cands = candidates(question, hits, encoder, tokenizer, config.passages)
+    cands = candidates(question, hits, qv, sentences, tokenizer, config.passages)
     if not cands:
         return None, "the top passages hold no complete sentence"
     has_chinese = bool(_HAN.search(question))

@@ -12,18 +12,19 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
+from embeddings.answers import candidate_spans
 from embeddings.backends.base import Backend
 from embeddings.chunking import ChunkerConfig, chunk
 from embeddings.context import dense_input, lexical_input, place_names
 from embeddings.encoders import AnyEncoder
 from embeddings.sources import SourceDocument
 from embeddings.store import NewDocument, NewPassage
-from embeddings.text import clean
+from embeddings.text import clean, normalize
 from embeddings.tokenizer import Tokenizer
 
 Status = Literal["added", "replaced", "unchanged"]
@@ -62,7 +63,13 @@ class Prepared:
     sha256: str
     status: Status
     record: NewDocument | None  # None when unchanged
-    dense_inputs: list[str]
+    dense_inputs: list[str]  # one per passage
+    sentence_inputs: list[str] = field(default_factory=list)  # every passage's spans, in order
+
+    @property
+    def inputs(self) -> list[str]:
+        """Everything to embed: the passages, then their answer candidates."""
+        return [*self.dense_inputs, *self.sentence_inputs]
 
 
 def content_hash(text: str) -> str:
@@ -96,6 +103,7 @@ class Indexer:
         passages = chunk(doc.doc_id, cleaned, self.chunker)
         ctx = " ".join(place_names(cleaned.text))
         title = doc.title or cleaned.title or (passages[0].title if passages else doc.doc_id)
+        spans = [tuple(candidate_spans(p.text)) for p in passages]
         new = [
             NewPassage(
                 p.passage_id,
@@ -106,9 +114,10 @@ class Indexer:
                 p.end,
                 np.zeros(0, dtype=np.float32),
                 self.tokenizer.tokens(lexical_input(p, ctx)),
-                tuple(getattr(p, "pages", ())),
+                p.pages,
+                sp,
             )
-            for p in passages
+            for p, sp in zip(passages, spans, strict=True)
         ]
         record = NewDocument(
             doc.doc_id, title, doc.source, sha, cleaned.text, new, doc.format, doc.size
@@ -119,6 +128,7 @@ class Indexer:
             "replaced" if old else "added",
             record,
             [dense_input(p, ctx) for p in passages],
+            [normalize(p.text[a:b]) for p, sp in zip(passages, spans, strict=True) for a, b in sp],
         )
 
     def put(
@@ -137,17 +147,20 @@ class Indexer:
         with self._mutex:
             prepared = [self._current(d) for d in docs]
             todo = [(p, p.record) for p in prepared if p.record is not None]
-            inputs = [x for p, _ in todo for x in p.dense_inputs]
-            vectors = self._embed(inputs, progress, on_progress)
-            puts, offset = [], 0
-            for _, record in todo:
-                n = len(record.passages)
-                passages = [
-                    replace(q, vector=v)
-                    for q, v in zip(record.passages, vectors[offset : offset + n], strict=True)
-                ]
-                offset += n
+            inputs = [x for p, _ in todo for x in p.inputs]
+            vectors = iter(self._embed(inputs, progress, on_progress))
+            puts = []
+            for p, record in todo:
+                passage_vectors = [next(vectors) for _ in p.dense_inputs]
+                passages = []
+                for q, v in zip(record.passages, passage_vectors, strict=True):
+                    sv = [next(vectors) for _ in q.spans]
+                    span_vectors = (
+                        np.stack(sv) if sv else np.zeros((0, self.encoder.dim), np.float32)
+                    )
+                    passages.append(replace(q, vector=v, span_vectors=span_vectors))
                 puts.append(replace(record, passages=passages))
+            embedded = sum(len(p.dense_inputs) for p, _ in todo)
             if puts:
                 self.backend.write(puts, [])
         seconds = time.perf_counter() - t0
@@ -160,7 +173,7 @@ class Indexer:
             )
             for p in prepared
         ]
-        return IndexReport(reports, len(inputs), seconds)
+        return IndexReport(reports, embedded, seconds)
 
     def _current(self, item: SourceDocument | Prepared) -> Prepared:
         """`item` prepared against what is stored now."""

@@ -17,7 +17,7 @@ from embeddings.durable import write_atomic
 from embeddings.text import CLEANER_VERSION
 from embeddings.tokenizer import LEXICAL_VERSION
 
-INDEX_FORMAT = 4  # 4: vectors and BM25 tokens kept in SQLite; incremental BM25 segments
+INDEX_FORMAT = 5  # 5: answer sentences and their vectors stored with each passage
 MANIFEST = "manifest.json"
 REBUILD = "python -m service index --rebuild DIR"
 

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from embeddings.answers import Answer, extract_answer
+from embeddings.answers import Answer, Candidate, candidates, extract_answer
 from embeddings.backends.base import Backend
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
@@ -81,29 +81,40 @@ class Searcher:
         progress: bool = False,
     ) -> list[list[Hit]]:
         """Rank passages for each query; queries are embedded together, in batches."""
-        n = max(self.config.candidates, k)
-        qvs = (
-            self.encoder.encode_queries([normalize(q) for q in queries])
-            if mode != "lexical"
-            else None
-        )
-        results = []
+        qvs = self._encode(queries) if mode != "lexical" else None
         with self.backend.reading():
-            within = self._within(doc_ids)
-            for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
-                dense = self.backend.dense_search(qvs[i], n, within) if qvs is not None else []
-                lexical = (
-                    self.backend.lexical_search(self.tokenizer.tokens(query), n, within)
-                    if mode != "dense"
-                    else []
-                )
-                if mode == "dense":
-                    ranked = dense[:k]
-                elif mode == "lexical":
-                    ranked = lexical[:k]
-                else:
-                    ranked = self.fuse(dense, lexical)[:k]
-                results.append(self._hits(ranked, dict(dense), dict(lexical)))
+            return self._rank(queries, qvs, k, mode, doc_ids, progress)
+
+    def _encode(self, queries: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode_queries([normalize(q) for q in queries])
+
+    def _rank(
+        self,
+        queries: Sequence[str],
+        qvs: np.ndarray | None,
+        k: int,
+        mode: Mode,
+        doc_ids: Sequence[str] | None,
+        progress: bool = False,
+    ) -> list[list[Hit]]:
+        """Under the read lock: both retrievers, fusion, and the passages' rows."""
+        n = max(self.config.candidates, k)
+        within = self._within(doc_ids)
+        results = []
+        for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
+            dense = self.backend.dense_search(qvs[i], n, within) if qvs is not None else []
+            lexical = (
+                self.backend.lexical_search(self.tokenizer.tokens(query), n, within)
+                if mode != "dense"
+                else []
+            )
+            if mode == "dense":
+                ranked = dense[:k]
+            elif mode == "lexical":
+                ranked = lexical[:k]
+            else:
+                ranked = self.fuse(dense, lexical)[:k]
+            results.append(self._hits(ranked, dict(dense), dict(lexical)))
         return results
 
     def fuse(
@@ -176,12 +187,30 @@ class Searcher:
     def ask(
         self, question: str, k: int = 5, mode: Mode = "hybrid", doc_ids: Sequence[str] | None = None
     ) -> AskResult:
-        """The passages for `question` and the sentence in them that answers it, or why not."""
-        hits = self.search(question, k, mode, doc_ids)
+        """The passages for `question` and the sentence in them that answers it, or why not.
+
+        The question is embedded once, for the search and for scoring the sentences, whose
+        vectors were stored at index time.
+        """
+        qv = self._encode([question])
+        with self.backend.reading():
+            hits = self._rank([question], qv if mode != "lexical" else None, k, mode, doc_ids)[0]
+            top = [h.passage.id for h in hits[: self.config.answers.passages]]
+            sentences = self.backend.sentences(top)
         answer, reason = extract_answer(
-            question, hits, self.encoder, self.tokenizer, self.config.answers
+            question, hits, qv[0], sentences, self.tokenizer, self.config.answers
         )
         return AskResult(answer, reason, hits)
+
+    def answer_candidates(self, question: str, hits: list[Hit]) -> list[Candidate]:
+        """Every scored candidate sentence of `hits` (for tuning the answer weights)."""
+        qv = self._encode([question])[0]
+        top = [h.passage.id for h in hits[: self.config.answers.passages]]
+        with self.backend.reading():
+            sentences = self.backend.sentences(top)
+        return candidates(
+            question, hits, qv, sentences, self.tokenizer, self.config.answers.passages
+        )
 
 
 def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:

@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS passages (
     "end" INTEGER NOT NULL,
     pages TEXT NOT NULL DEFAULT '[]',
     vector BLOB NOT NULL,
-    tokens TEXT NOT NULL
+    tokens TEXT NOT NULL,
+    spans TEXT NOT NULL DEFAULT '[]',
+    span_vectors BLOB NOT NULL DEFAULT x''
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ord);
 """
@@ -89,6 +91,10 @@ class NewPassage:
     vector: np.ndarray
     tokens: list[str]
     pages: tuple[int, ...] = ()
+    # Answer candidates (sentences) as offsets into `text`, and their vectors: /ask reads
+    # them instead of embedding sentences per request.
+    spans: tuple[tuple[int, int], ...] = ()
+    span_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,12 @@ class NewDocument:
     passages: list[NewPassage]
     format: str = "txt"
     size: int = 0
+
+
+@dataclass(frozen=True)
+class Sentences:
+    spans: list[tuple[int, int]]
+    vectors: np.ndarray
 
 
 @dataclass
@@ -189,8 +201,8 @@ class Store:
                     for i, p in enumerate(doc.passages):
                         cur = self._db.execute(
                             "INSERT INTO passages (passage_id, doc_id, ord, title, section, text, "
-                            'start, "end", pages, vector, tokens) '
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            'start, "end", pages, vector, tokens, spans, span_vectors) '
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (
                                 p.passage_id,
                                 doc.doc_id,
@@ -203,6 +215,8 @@ class Store:
                                 json.dumps(list(p.pages)),
                                 np.asarray(p.vector, dtype=np.float32).tobytes(),
                                 " ".join(p.tokens),
+                                json.dumps([list(x) for x in p.spans]),
+                                np.asarray(p.span_vectors, dtype=np.float32).tobytes(),
                             ),
                         )
                         ids.append(int(cur.lastrowid or 0))
@@ -305,6 +319,21 @@ class Store:
             got = np.asarray([r[0] for r in rows], dtype=np.int64)
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
             yield got, vecs, [r[2].split() for r in rows]
+
+    def sentences(self, ids: Sequence[int], dim: int) -> dict[int, Sentences]:
+        """Each passage's answer candidates and their vectors, as stored at index time."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._rows(
+            f"SELECT id, spans, span_vectors FROM passages WHERE id IN ({marks})", ids
+        )
+        out = {}
+        for id_, spans, blob in rows:
+            vecs = np.frombuffer(blob, dtype=np.float32).reshape(-1, dim)
+            out[int(id_)] = Sentences([tuple(x) for x in json.loads(spans)], vecs)
+        return out
 
     def vector(self, id_: int) -> np.ndarray | None:
         rows = self._rows("SELECT vector FROM passages WHERE id=?", (int(id_),))

@@ -254,14 +254,14 @@ class UploadResponse(BaseModel):
 class JobAccepted(BaseModel):
     job_id: str
     state: Literal["queued", "running", "done", "failed"]
-    total: int = Field(description="Passages to embed.")
+    total: int = Field(description="Texts to embed: passages and their answer sentences.")
     status_url: str
 
 
 class JobStatus(BaseModel):
     job_id: str
     state: Literal["queued", "running", "done", "failed"]
-    done: int = Field(description="Passages embedded so far.")
+    done: int = Field(description="Texts embedded so far (passages and answer sentences).")
     total: int
     report: UploadResponse | None = None
     error: str | None = None

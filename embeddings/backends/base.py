@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from embeddings.store import Document, NewDocument, StoredPassage, WriteResult
+from embeddings.store import Document, NewDocument, Sentences, StoredPassage, WriteResult
 
 
 class StorageFullError(RuntimeError):
@@ -57,6 +57,10 @@ class Backend(Protocol):
     ) -> tuple[list[StoredPassage], list[StoredPassage]]: ...
 
     def vector(self, id_: int) -> np.ndarray | None: ...
+
+    def sentences(self, ids: Sequence[int]) -> dict[int, Sentences]:
+        """The answer candidates of these passages with their vectors (stored at index time)."""
+        ...
 
     def document(self, doc_id: str) -> Document | None: ...
 

@@ -26,7 +26,7 @@ import numpy as np
 from embeddings.backends.base import StorageFullError
 from embeddings.bm25 import BM25Index
 from embeddings.rwlock import RWLock
-from embeddings.store import Document, NewDocument, Store, StoredPassage, WriteResult
+from embeddings.store import Document, NewDocument, Sentences, Store, StoredPassage, WriteResult
 from embeddings.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,9 @@ class LocalBackend:
 
     def vector(self, id_: int) -> np.ndarray | None:
         return self.store.vector(id_)
+
+    def sentences(self, ids: Sequence[int]) -> dict[int, Sentences]:
+        return self.store.sentences(ids, self.dim)
 
     def document(self, doc_id: str) -> Document | None:
         return self.store.document(doc_id)

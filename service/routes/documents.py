@@ -171,8 +171,9 @@ async def _write(
     """Small uploads answer when indexed; larger ones become a job (202)."""
     t0 = time.perf_counter()
     prepared = await run_in_threadpool(lambda: [engine.prepare(d) for d in docs])
-    total = sum(len(p.dense_inputs) for p in prepared)
-    if total > settings.sync_passages:
+    passages = sum(len(p.dense_inputs) for p in prepared)
+    total = sum(len(p.inputs) for p in prepared)  # passages and their answer sentences
+    if passages > settings.sync_passages:
         jobs: Jobs = request.app.state.jobs
         app = request.app
 
