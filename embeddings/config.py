@@ -24,4 +24,6 @@ class EngineConfig:
     mix_alpha: float = 0.4  # dense share when fusion="minmax"
     candidates: int = 50  # how deep each retriever looks before fusion
     max_doc_ids: int = 100  # most documents in one search filter
+    micro_batch_ms: float = 2.0  # how long a query waits for others to share its encoder call
+    micro_batch_max: int = 32
     answers: AnswerConfig = field(default_factory=AnswerConfig)

