@@ -6,8 +6,10 @@ mixture, and a leftover temporary file is ignored (and overwritten) by the next 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -39,3 +41,19 @@ def replace_dir_atomic(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
     fsync_dir(path.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive inter-process lock, so two processes never build the same model copy at once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the atomic rename still protects readers
+        yield
+        return
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -62,7 +62,50 @@ class EmbeddingCache:
         self._db.close()
 
 
-class Encoder:
+class CachedEncoder:
+    """Prompts and the embedding cache, shared by the PyTorch and the ONNX encoders.
+
+    Subclasses set `dim`, the prompts and `_cache`, and embed in `_embed`.
+    """
+
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+    _cache: EmbeddingCache | None
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prompt, cache=False)
+
+    def encode_passages(
+        self, texts: Sequence[str], progress: bool = False, *, cache: bool = True
+    ) -> np.ndarray:
+        """Passage vectors; `cache=False` for one-off texts (a /similar query) that would
+        only grow the cache."""
+        return self._encode(texts, self.passage_prompt, cache=cache, progress=progress)
+
+    def _encode(
+        self, texts: Sequence[str], prompt: str, *, cache: bool, progress: bool = False
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        keys = [hashlib.sha1(f"{prompt}\x00{t}".encode()).hexdigest() for t in texts]
+        known = self._cache.get_many(keys) if cache and self._cache else {}
+        todo = [i for i, k in enumerate(keys) if k not in known]
+        for i, k in enumerate(keys):
+            if k in known:
+                out[i] = known[k]
+        if todo:
+            out[todo] = self._embed([texts[i] for i in todo], prompt, progress)
+            if cache and self._cache:
+                self._cache.put_many({keys[i]: out[i] for i in todo})
+        return out
+
+    def _embed(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Encoder(CachedEncoder):
     """A sentence-transformers model with query/passage prompts and normalised output."""
 
     def __init__(
@@ -108,42 +151,17 @@ class Encoder:
     def max_seq_length(self) -> int:
         return int(self._model.max_seq_length)
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, cache=False)
-
-    def encode_passages(
-        self, texts: Sequence[str], progress: bool = False, *, cache: bool = True
-    ) -> np.ndarray:
-        """Passage vectors; `cache=False` for one-off texts (a /similar query) that would
-        only grow the cache."""
-        return self._encode(texts, self.passage_prompt, cache=cache, progress=progress)
-
-    def _encode(
-        self, texts: Sequence[str], prompt: str, *, cache: bool, progress: bool = False
-    ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        keys = [hashlib.sha1(f"{prompt}\x00{t}".encode()).hexdigest() for t in texts]
-        known = self._cache.get_many(keys) if cache and self._cache else {}
-        todo = [i for i, k in enumerate(keys) if k not in known]
-        for i, k in enumerate(keys):
-            if k in known:
-                out[i] = known[k]
-        if todo:
-            with self._lock:  # torch is not re-entrant across request threads
-                vecs = self._model.encode(
-                    [texts[i] for i in todo],
-                    prompt=prompt or None,
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=progress,
-                )
-            out[todo] = vecs.astype(np.float32)
-            if cache and self._cache:
-                self._cache.put_many({keys[i]: out[i] for i in todo})
-        return out
+    def _embed(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
+        with self._lock:  # torch is not re-entrant across request threads
+            vecs = self._model.encode(
+                texts,
+                prompt=prompt or None,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
+        return np.asarray(vecs, dtype=np.float32)
 
     def tokenize_count(self, text: str) -> int:
         return len(self._model.tokenizer(text)["input_ids"])

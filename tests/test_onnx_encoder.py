@@ -211,7 +211,7 @@ def test_passage_cache_is_reused(onnx_dir: Path, tmp_path: Path, seed_passages: 
     vectors = first.encode_passages(texts)
     assert (tmp_path / f"{first.fingerprint}.sqlite").is_file()
 
-    def no_model(texts: list[str], progress: bool) -> np.ndarray:
+    def no_model(texts: list[str], prompt: str, progress: bool) -> np.ndarray:
         raise AssertionError(f"the model ran for {len(texts)} cached texts")
 
     second = OnnxEncoder(MODEL, model_path=onnx_dir, cache_dir=tmp_path)  # as after a restart
