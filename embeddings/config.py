@@ -24,6 +24,8 @@ class EngineConfig:
     mix_alpha: float = 0.4  # dense share when fusion="minmax"
     candidates: int = 50  # how deep each retriever looks before fusion
     max_doc_ids: int = 100  # most documents in one search filter
-    micro_batch_ms: float = 2.0  # how long a query waits for others to share its encoder call
+    # How long a query waits for others to share its encoder call; 0: off. Off by default:
+    # the int8 encoder's vectors depend on their batchmates (see Searcher._encode).
+    micro_batch_ms: float = 0.0
     micro_batch_max: int = 32
     answers: AnswerConfig = field(default_factory=AnswerConfig)

@@ -102,10 +102,14 @@ class Searcher:
             return self._rank(queries, qvs, k, mode, doc_ids, progress)
 
     def _encode(self, queries: Sequence[str]) -> np.ndarray:
+        """Each query embedded on its own: with int8 dynamic quantisation a vector depends on
+        the other texts of its batch (one activation scale per call), so a query embedded
+        together with others would rank differently from the same query alone."""
         texts = [normalize(q) for q in queries]
-        if self._batcher is not None and len(texts) == 1:
-            return self._batcher.encode_queries(texts)
-        return self.encoder.encode_queries(texts)
+        encode = self._batcher.encode_queries if self._batcher else self.encoder.encode_queries
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.vstack([encode([t]) for t in texts])
 
     def _rank(
         self,
