@@ -1,4 +1,8 @@
-"""Sentence-transformers encoders with prompts and an on-disk embedding cache."""
+"""Sentence-transformers encoders with prompts and an on-disk embedding cache.
+
+Over 300 lines on purpose: the cached base, the PyTorch encoder, the warming stand-in and
+the TextEncoder protocol are one concept, text to vectors.
+"""
 
 from __future__ import annotations
 

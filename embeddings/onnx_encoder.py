@@ -20,6 +20,10 @@ half-written copy that looks usable; a changed source model is exported again.
 `OnnxEncoder` has the public surface of `embeddings.encoders.Encoder`; it tokenizes with
 the `tokenizers` library from tokenizer.json directly (transformers may not know the
 tokenizer class the converted model's tokenizer_config.json names).
+
+Over 300 lines on purpose: build time (export, quantise, verify, install atomically) and
+serve time stay together because the encoder trusts exactly the files and marker the build
+writes.
 """
 
 from __future__ import annotations

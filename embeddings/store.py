@@ -5,6 +5,9 @@ documents, passages, each passage's vector and its BM25 tokens are all in it. Th
 BM25 indexes are views of this table that can always be rebuilt from it without the model.
 Each passage has a stable integer id (AUTOINCREMENT, never reused), which is its id in
 those indexes too, so documents can be added, replaced and deleted without renumbering.
+
+Over 300 lines on purpose: every SQL statement of the index lives here, so the schema and
+its queries change together.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 The cleaned text keeps the original script (Simplified or Traditional) for display; matching
 (lexical tokens, answer strings, highlights) uses `normalize`, which has the same length as its
 input so offsets found in the normalised form index the original text too.
+
+Over 300 lines on purpose: the cleaning steps share the character classes and the paragraph
+model; the mojibake repair alone is a scoring model nothing else uses.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ document row names the old one; one upsert of the row switches readers over; the
 are deleted after. Readers drop rows whose generation is not their document's, so they see
 a document's old version or its new one, never a mix. Hybrid search fuses on our side
 (`embeddings.fusion`), exactly as with the local backend.
+
+Over 300 lines on purpose: one backend, one module, like backends/local.py; most of it is
+the collection schemas and their queries.
 """
 
 from __future__ import annotations
