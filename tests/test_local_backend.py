@@ -1,17 +1,22 @@
 """The local backend: SQLite is the truth; FAISS and BM25 files are rebuilt from it when stale,
-missing or damaged; readers never see half a write."""
+missing or damaged; readers never see half a write; the vector index turns IVF past its exact
+limit in the background; a write never waits for a checkpoint."""
 
 from __future__ import annotations
 
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import embeddings.backends.local as local
 from embeddings.backends.local import LEXICAL, VECTORS, LocalBackend
+from embeddings.bm25 import MANIFEST, BM25Index
 from embeddings.store import NewDocument, NewPassage
+from embeddings.vector_index import Copier, VectorIndex
 
 DIM = 8
 
@@ -64,8 +69,9 @@ def test_views_saved_on_close_and_reopened(built: Path) -> None:
         lambda d: (d / VECTORS).write_bytes((d / VECTORS).read_bytes()[:100]),
         lambda d: (d / VECTORS).unlink(),
         lambda d: shutil.rmtree(d / LEXICAL),
-        lambda d: (d / LEXICAL / "vocab.json").write_text("{"),
-        lambda d: (d / LEXICAL / "segment-0.npz").write_bytes(b"PK\x03\x04broken"),
+        lambda d: (d / LEXICAL / MANIFEST).write_text("{"),
+        lambda d: next((d / LEXICAL).glob("vocab-*.json")).write_text("[1, 2"),
+        lambda d: next((d / LEXICAL).glob("seg-*.bin")).write_bytes(b"zhbm25broken"),
         lambda d: (d / f"{VECTORS}.tmp").write_bytes(b"half a file"),
     ],
     ids=[
@@ -73,6 +79,7 @@ def test_views_saved_on_close_and_reopened(built: Path) -> None:
         "vectors-truncated",
         "vectors-missing",
         "lexical-missing",
+        "manifest-garbage",
         "vocab-garbage",
         "segment-broken",
         "leftover-temp",
@@ -144,3 +151,129 @@ def test_readers_never_see_half_a_write(tmp_path: Path) -> None:
     assert problems == []
     views_agree(b)
     b.close()
+
+
+def many(prefix: str, docs: int, per_doc: int = 20) -> list[NewDocument]:
+    return [doc(f"{prefix}{i:03d}", per_doc) for i in range(docs)]
+
+
+def test_switches_to_ivf_past_the_limit_and_back(tmp_path: Path) -> None:
+    b = LocalBackend(tmp_path / "ix", DIM, exact_limit=300)
+    b.write(many("d", 60), [])  # 1,200 passages
+    assert b.wait_idle(120)
+    assert b.vectors.kind == "ivf" and b.vectors.nlist == 30 and b.vectors.nprobe >= 1
+    views_agree(b)
+    p = b.store.passages("d007")[3]
+    assert b.dense_search(b.store.vector(p.id), 1, None)[0][0] == p.id
+    nprobe = b.vectors.nprobe
+    b.close()
+
+    b = LocalBackend(tmp_path / "ix", DIM, exact_limit=300)  # the file says IVF
+    assert (b.vectors.kind, b.vectors.nprobe) == ("ivf", nprobe)
+    views_agree(b)
+    b.write([], [f"d{i:03d}" for i in range(55)])  # 100 passages left: below half the limit
+    assert b.wait_idle(120)
+    assert b.vectors.kind == "flat"
+    views_agree(b)
+    b.close()
+
+
+def test_writes_during_a_rebuild_are_replayed(tmp_path: Path, monkeypatch) -> None:
+    started, release = threading.Event(), threading.Event()
+    trained = VectorIndex.trained
+
+    def slow_training(dim, nlist, sample):
+        started.set()
+        release.wait(30)
+        return trained(dim, nlist, sample)
+
+    monkeypatch.setattr(VectorIndex, "trained", staticmethod(slow_training))
+    b = LocalBackend(tmp_path / "ix", DIM, exact_limit=300)
+    b.write(many("d", 20), [])  # 400 passages: the rebuild starts and waits
+    assert started.wait(30)
+    b.write(many("e", 5) + [doc("d001", 4, version=1)], ["d002", "d003"])
+    assert b.vectors.kind == "flat"  # still serving from the flat index meanwhile
+    release.set()
+    assert b.wait_idle(120)
+    assert b.vectors.kind == "ivf"
+    views_agree(b)  # new passages in, deleted and replaced ones out
+    b.close()
+
+
+def test_a_write_does_not_wait_for_a_slow_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """Checkpoint files are written with no lock held: a write and a search land while a
+    (slowed) save is in progress."""
+    monkeypatch.setattr(local, "VECTOR_SAVE_MIN", 10**9)  # the saver leaves FAISS alone...
+    b = LocalBackend(tmp_path / "ix", DIM, exact_limit=300, checkpoint_delay=3600)
+    b.write(many("d", 100), [])  # 2,000 passages
+    assert b.wait_idle(120) and b.vectors.kind == "ivf"
+    saving, release = threading.Event(), threading.Event()
+    for cls in (Copier, BM25Index):
+        real = cls.write
+
+        def slow(self, *args, real=real):
+            saving.set()
+            release.wait(30)
+            return real(self, *args)
+
+        monkeypatch.setattr(cls, "write", slow)
+    saver = threading.Thread(target=b.checkpoint)  # ...but a full checkpoint copies it
+    saver.start()
+    try:
+        assert saving.wait(30)
+        t0 = time.perf_counter()
+        b.write([doc("late", 20)], ["d000"])
+        with b.reading():
+            hits = b.lexical_search(["late"], 50, None)
+        assert time.perf_counter() - t0 < 2 and len(hits) == 20
+    finally:
+        release.set()
+        saver.join()
+    b.close()
+    b = LocalBackend(tmp_path / "ix", DIM, exact_limit=300)
+    views_agree(b)
+    assert b.document("late") is not None and b.document("d000") is None
+    b.close()
+
+
+def test_a_clean_close_lets_the_next_open_skip_listing_sqlite(built: Path, monkeypatch) -> None:
+    """Listing every id in SQLite is most of a restart at scale: after a clean close the
+    views are trusted; the mark is removed on open, so a crash later means a full check."""
+    from embeddings.store import Store
+
+    assert (built / local.CLEAN).exists()
+    calls: list[int] = []
+    real_ids = Store.ids
+    monkeypatch.setattr(Store, "ids", lambda self: calls.append(1) or real_ids(self))
+    b = LocalBackend(built, DIM)
+    assert not (built / local.CLEAN).exists()
+    assert len(b.vectors) == len(b.lexical) == 9 and b.lexical_search(["b"], 10, None)
+    assert calls == []
+    b.write([doc("e", 2)], [])
+    b.close()
+    (built / local.CLEAN).unlink()  # as after kill -9
+    b = LocalBackend(built, DIM)
+    views_agree(b)
+    assert calls  # reconciled: listed SQLite
+    b.close()
+
+
+def test_a_failed_save_is_retried_and_never_marked_clean(tmp_path: Path, monkeypatch) -> None:
+    b = LocalBackend(tmp_path / "ix", DIM, checkpoint_delay=3600)
+    b.write([doc("a", 3)], [])
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Copier, "write", full_disk)
+    with pytest.raises(OSError):
+        b.checkpoint()
+    with pytest.raises(OSError):
+        b.close()  # the final save fails too: no clean mark, SQLite still closed
+    assert not (tmp_path / "ix" / local.CLEAN).exists() and not (tmp_path / "ix" / VECTORS).exists()
+    monkeypatch.undo()
+    b = LocalBackend(tmp_path / "ix", DIM)  # rebuilt from SQLite
+    views_agree(b)
+    b.write([doc("b", 2)], [])
+    b.close()
+    assert (tmp_path / "ix" / local.CLEAN).exists() and (tmp_path / "ix" / VECTORS).exists()
