@@ -304,6 +304,13 @@ class WarmingEncoder:
                 "(mode=lexical) answers already. Try again in a few seconds.",
                 retry_after=5,
             ) from None
+        return self._checked(encoder)
+
+    def loaded(self) -> TextEncoder:
+        """The checked encoder, however long loading takes: for start-up work, not requests."""
+        return self._checked(self._future.result())
+
+    def _checked(self, encoder: TextEncoder) -> TextEncoder:
         found = (encoder.name, encoder.fingerprint, encoder.dim, encoder.passage_prompt)
         wanted = (self.name, self.fingerprint, self.dim, self.passage_prompt)
         if found != wanted:

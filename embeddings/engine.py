@@ -69,8 +69,8 @@ class SearchEngine:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         wanted = self.manifest()
         check_manifest(self.index_dir, wanted)
+        write_manifest(self.index_dir, wanted)  # before the store exists: a kill leaves no orphan
         self.backend: Backend = backend or LocalBackend(self.index_dir, encoder.dim)
-        write_manifest(self.index_dir, wanted)
         tokenizer = tokenizer or default_tokenizer()
         self.indexer = Indexer(self.backend, encoder, tokenizer, self.config.chunker)
         self.searcher = Searcher(self.backend, encoder, tokenizer, self.config)

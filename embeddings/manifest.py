@@ -8,6 +8,8 @@ would be wrong.
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -54,11 +56,25 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def _holds_nothing(sqlite: Path) -> bool:
+    """No store, or one without a document: what a start killed before its manifest leaves."""
+    if not sqlite.exists():
+        return True
+    try:
+        with closing(sqlite3.connect(f"{sqlite.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            if "documents" not in tables:
+                return True  # killed before the schema was committed
+            return int(db.execute("SELECT count(*) FROM documents").fetchone()[0]) == 0
+    except sqlite3.Error:
+        return False
+
+
 def check_manifest(index_dir: Path, wanted: dict[str, Any]) -> None:
     """Raise `IndexMismatchError` unless the index in `index_dir` was built as `wanted` says."""
     path = Path(index_dir) / MANIFEST
     if not path.exists():
-        if (Path(index_dir) / "meta.sqlite").exists():
+        if not _holds_nothing(Path(index_dir) / "meta.sqlite"):
             raise IndexMismatchError(
                 f"The index in {index_dir} has no manifest, so what built it is unknown. "
                 f"Rebuild it: {REBUILD}"

@@ -9,6 +9,7 @@ from embeddings.answers import AnswerConfig
 from embeddings.backends.base import Backend
 from embeddings.chunking import ChunkerConfig
 from embeddings.config import EngineConfig
+from embeddings.durable import write_atomic
 from embeddings.encoders import AnyEncoder, Encoder, WarmingEncoder
 from embeddings.engine import SearchEngine
 from embeddings.manifest import build_manifest, read_manifest
@@ -138,8 +139,35 @@ def open_engine(
         if backend is not None:
             backend.close()
         raise
-    if seed_if_empty and len(engine) == 0 and settings.seeds_dir.is_dir():
-        logger.info("no index yet: indexing %s", settings.seeds_dir)
-        docs, _ = load_directory(settings.seeds_dir)
-        engine.add_documents(docs, progress=True)
+    if seed_if_empty:
+        try:
+            _seed_once(engine, settings.seeds_dir, index_dir)
+        except BaseException:
+            engine.close()
+            raise
     return engine
+
+
+SEEDED = "seeded"
+
+
+def _seed_once(engine: SearchEngine, seeds_dir: Path, index_dir: Path) -> None:
+    """Index SEEDS_DIR into an index that has never held anything, once.
+
+    The marker file is what tells "never seeded" from "emptied by its users": without it a
+    restart after every document was deleted would bring the seeds back, undoing
+    acknowledged deletes. Seeding is one atomic write, so a kill during it leaves the index
+    empty and unmarked, and the next start seeds again.
+    """
+    marker = index_dir / SEEDED
+    if marker.exists():
+        return
+    if len(engine) == 0 and seeds_dir.is_dir():
+        docs, _ = load_directory(seeds_dir)
+        if docs:
+            logger.info("no index yet: indexing %s", seeds_dir)
+            if isinstance(engine.encoder, WarmingEncoder):
+                engine.encoder.loaded()  # seeding needs the model, however long it takes
+            engine.add_documents(docs, progress=True)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(marker, b"the seeds were indexed once; deleting them is for good\n")
