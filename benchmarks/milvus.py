@@ -253,15 +253,10 @@ def speed(settings: Settings, uri: str, tmp: Path, requests: int, clients: int) 
         "MILVUS_COLLECTION": "s_seeds",
     }
     serve_cmd = [sys.executable, "-m", "service", "serve"]
-    workers = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
-    workers += ["--workers", "2", "--host", "127.0.0.1", "--log-level", "warning"]
-    # A worker opens the engine inside its lifespan, blocking its loop while the model loads;
-    # uvicorn's supervisor would kill it after 5 s without an answer to its health check.
-    workers += ["--timeout-worker-healthcheck", "300"]
     runs = {
         "local, 1 worker": (serve_cmd, local_env),
         "milvus-lite, 1 worker": (serve_cmd, milvus_env),
-        "milvus-lite, 2 workers": (workers, milvus_env),
+        "milvus-lite, 2 workers": (serve_cmd, {**milvus_env, "WORKERS": "2"}),
     }
     out = {}
     for name, (cmd, run_env) in runs.items():

@@ -29,6 +29,7 @@ from embeddings.tokenizer import Tokenizer
 
 Status = Literal["added", "replaced", "unchanged"]
 Progress = Callable[[int, int], None]  # (passages embedded, total)
+Embed = Callable[[list[str]], np.ndarray]  # passage texts -> unit vectors, one row each
 
 
 class UnknownDocumentsError(KeyError):
@@ -76,6 +77,50 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def prepare_document(
+    doc: SourceDocument,
+    sha: str,
+    status: Status,
+    tokenizer: Tokenizer,
+    chunker: ChunkerConfig,
+) -> Prepared:
+    """Clean, chunk and tokenise one document: a pure function, so it can run anywhere
+    (a Ray worker included); `status` comes from `Indexer.status`."""
+    if status == "unchanged":
+        return Prepared(doc, sha, "unchanged", None, [])
+    cleaned = clean(doc.text)
+    passages = chunk(doc.doc_id, cleaned, chunker)
+    ctx = " ".join(place_names(cleaned.text))
+    title = doc.title or cleaned.title or (passages[0].title if passages else doc.doc_id)
+    spans = [tuple(candidate_spans(p.text)) for p in passages]
+    new = [
+        NewPassage(
+            p.passage_id,
+            p.title,
+            p.section,
+            p.text,
+            p.start,
+            p.end,
+            np.zeros(0, dtype=np.float32),
+            tokenizer.tokens(lexical_input(p, ctx)),
+            p.pages,
+            sp,
+        )
+        for p, sp in zip(passages, spans, strict=True)
+    ]
+    record = NewDocument(
+        doc.doc_id, title, doc.source, sha, cleaned.text, new, doc.format, doc.size
+    )
+    return Prepared(
+        doc,
+        sha,
+        status,
+        record,
+        [dense_input(p, ctx) for p in passages],
+        [normalize(p.text[a:b]) for p, sp in zip(passages, spans, strict=True) for a, b in sp],
+    )
+
+
 class Indexer:
     def __init__(
         self,
@@ -93,43 +138,18 @@ class Indexer:
         self.embed_batch = embed_batch
         self._mutex = threading.Lock()
 
-    def prepare(self, doc: SourceDocument) -> Prepared:
-        """Clean and chunk (no model needed); `unchanged` when the stored text is the same."""
+    def status(self, doc: SourceDocument) -> tuple[str, Status]:
+        """The content hash and what a write would do with `doc`."""
         sha = content_hash(doc.text)
         old = self.backend.document(doc.doc_id)
         if old and old.sha256 == sha:
-            return Prepared(doc, sha, "unchanged", None, [])
-        cleaned = clean(doc.text)
-        passages = chunk(doc.doc_id, cleaned, self.chunker)
-        ctx = " ".join(place_names(cleaned.text))
-        title = doc.title or cleaned.title or (passages[0].title if passages else doc.doc_id)
-        spans = [tuple(candidate_spans(p.text)) for p in passages]
-        new = [
-            NewPassage(
-                p.passage_id,
-                p.title,
-                p.section,
-                p.text,
-                p.start,
-                p.end,
-                np.zeros(0, dtype=np.float32),
-                self.tokenizer.tokens(lexical_input(p, ctx)),
-                p.pages,
-                sp,
-            )
-            for p, sp in zip(passages, spans, strict=True)
-        ]
-        record = NewDocument(
-            doc.doc_id, title, doc.source, sha, cleaned.text, new, doc.format, doc.size
-        )
-        return Prepared(
-            doc,
-            sha,
-            "replaced" if old else "added",
-            record,
-            [dense_input(p, ctx) for p in passages],
-            [normalize(p.text[a:b]) for p, sp in zip(passages, spans, strict=True) for a, b in sp],
-        )
+            return sha, "unchanged"
+        return sha, "replaced" if old else "added"
+
+    def prepare(self, doc: SourceDocument) -> Prepared:
+        """Clean and chunk (no model needed); `unchanged` when the stored text is the same."""
+        sha, status = self.status(doc)
+        return prepare_document(doc, sha, status, self.tokenizer, self.chunker)
 
     def put(
         self,
@@ -137,18 +157,22 @@ class Indexer:
         *,
         progress: bool = False,
         on_progress: Progress | None = None,
+        embed: Embed | None = None,
     ) -> IndexReport:
         """Add new documents and replace changed ones in one atomic write; unchanged cost nothing.
 
         Documents may come already `prepare`d (outside the writer mutex); one whose stored
-        version changed since is prepared again.
+        version changed since is prepared again. `embed` replaces the encoder for passages
+        (Ray: `embeddings.ray_ingest`); it must be the same model.
         """
         t0 = time.perf_counter()
         with self._mutex:
             prepared = [self._current(d) for d in docs]
             todo = [(p, p.record) for p in prepared if p.record is not None]
             inputs = [x for p, _ in todo for x in p.inputs]
-            vectors = iter(self._embed(inputs, progress, on_progress))
+            vectors = iter(
+                embed(inputs) if embed is not None else self._embed(inputs, progress, on_progress)
+            )
             puts = []
             for p, record in todo:
                 passage_vectors = [next(vectors) for _ in p.dense_inputs]

@@ -11,12 +11,19 @@ import logging
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from embeddings.backends.base import BackendUnavailableError
 from embeddings.manifest import IndexMismatchError
-from embeddings.sources import SUPPORTED_SUFFIXES, load_directory
+from embeddings.sources import SUPPORTED_SUFFIXES, SourceDocument, load_directory
 from embeddings.store import StoreError
 from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from embeddings.engine import SearchEngine
+    from embeddings.indexer import IndexReport
 
 logger = logging.getLogger("service")
 
@@ -57,7 +64,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         logger.info("removed %s", settings.index_dir)
     engine = open_engine(settings, seed_if_empty=False)
     try:
-        report = engine.add_documents(docs, progress=True)
+        if args.ray is not None:
+            report = _index_with_ray(engine, docs, args, settings)
+        else:
+            report = engine.add_documents(docs, progress=True)
         total = len(engine)
     finally:
         engine.close()
@@ -129,12 +139,53 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
+    if settings.workers > 1:
+        return _serve_workers(settings)
     t0 = time.perf_counter()
     # Before binding the port, so it listens once the index is open; the model may still warm.
     engine = open_engine(settings, warm_start=True)
     logger.info("ready in %.1fs: %d passages", time.perf_counter() - t0, len(engine))
     app = create_app(settings, engine)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return 0
+
+
+def _serve_workers(settings: Settings) -> int:
+    """WORKERS=N uvicorn processes serving one Milvus library.
+
+    Only with BACKEND=milvus: the local backend's files belong to one process (a second
+    one is refused by its lock). The parent starts milvus-lite when MILVUS_URI is not set,
+    indexes the seeds once (so workers do not race to do it), then hands the URI to the
+    workers through the environment they read their settings from.
+    """
+    import os
+
+    import uvicorn
+
+    from service import milvus_server
+    from service.factory import open_engine
+
+    if settings.backend != "milvus":
+        raise CliError(
+            f"WORKERS={settings.workers} needs BACKEND=milvus: a local index belongs to one "
+            "process. Set BACKEND=milvus (milvus-lite starts by itself) or WORKERS=1"
+        )
+    with milvus_server.serving(settings) as shared:
+        open_engine(shared).close()
+        os.environ["MILVUS_URI"] = str(shared.milvus_uri)
+        get_settings.cache_clear()
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            host=shared.host,
+            port=shared.port,
+            workers=shared.workers,
+            # a worker opens the engine in its lifespan while the model loads; uvicorn's
+            # supervisor would otherwise kill it after 5 s without a health-check answer
+            timeout_worker_healthcheck=300,
+            log_config=None,
+            access_log=False,
+        )
     return 0
 
 
@@ -157,6 +208,46 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return run_cli(args, settings)
 
 
+def _index_with_ray(
+    engine: SearchEngine, docs: list[SourceDocument], args: argparse.Namespace, settings: Settings
+) -> IndexReport:
+    """Chunk and embed on Ray (`--ray [ADDRESS]`), each worker building the same encoder."""
+    from embeddings.ray_ingest import RayOptions, index_with_ray
+    from service.factory import build_encoder
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise CliError("--ray needs Ray Data: pip install -e '.[ray]'") from None
+    if args.ray not in ("local", "auto"):
+        _probe_ray(args.ray)
+    cpus = max(1, int(args.ray_cpus))
+    # one ONNX thread per CPU Ray gives a worker: more would fight the other workers' threads
+    worker_settings = settings.model_copy(update={"onnx_threads": cpus})
+    options = RayOptions(
+        address=None if args.ray == "local" else args.ray,
+        workers=args.ray_workers,
+        cpus_per_worker=cpus,
+    )
+    return index_with_ray(
+        engine.indexer, docs, partial(build_encoder, worker_settings), options, progress=True
+    )
+
+
+def _probe_ray(address: str) -> None:
+    """Fail in seconds, not minutes: `ray.init` retries an unreachable address for long."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError):
+        raise CliError(
+            f"no Ray cluster answers at {address}. Start one (ray start --head) and pass its "
+            "address (host:6379, or ray://host:10001), or use --ray alone for a local Ray"
+        ) from None
+
+
 def parser() -> argparse.ArgumentParser:
     from service.evaluation import add_arguments
 
@@ -168,6 +259,15 @@ def parser() -> argparse.ArgumentParser:
     ix.add_argument(
         "--repair", action="store_true", help="rebuild vectors and BM25 from meta.sqlite"
     )
+    ix.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="chunk and embed with Ray Data: a local Ray, or a cluster (auto, ray://host:10001)",
+    )
+    ix.add_argument("--ray-workers", type=int, default=1, help="encoder actors (one model each)")
+    ix.add_argument("--ray-cpus", type=int, default=1, help="CPUs per encoder actor")
     ix.set_defaults(func=cmd_index)
     se = sub.add_parser("search", help="search the index from the command line")
     se.add_argument("query")
@@ -195,6 +295,6 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     try:
         return int(args.func(args, settings))
-    except (CliError, IndexMismatchError, StoreError) as exc:
+    except (CliError, IndexMismatchError, StoreError, BackendUnavailableError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from embeddings.backends.base import StorageFullError
+from embeddings.backends.base import BackendUnavailableError, StorageFullError
 from embeddings.encoders import ModelUnavailableError, ModelWarmingError
 from embeddings.engine import TooManyDocumentsError, UnknownDocumentsError
 
@@ -67,6 +67,15 @@ async def model_unavailable(request: Request, exc: ModelUnavailableError) -> JSO
     return JSONResponse({"error": str(exc)}, status_code=503, headers=headers)
 
 
+async def backend_unavailable(request: Request, exc: BackendUnavailableError) -> JSONResponse:
+    """Not the client's fault either: the index's server (Milvus) is down or unreachable."""
+    return JSONResponse(
+        {"error": f"{exc}. The index's server is unreachable; try again shortly."},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def storage_full(request: Request, exc: StorageFullError) -> JSONResponse:
     """507: the write was refused whole and the previous state kept."""
     return JSONResponse(
@@ -81,6 +90,7 @@ HANDLERS: list[tuple[type[Exception], Callable[..., Awaitable[JSONResponse]]]] =
     (TooManyDocumentsError, too_many_documents),
     (ModelUnavailableError, model_unavailable),
     (StorageFullError, storage_full),
+    (BackendUnavailableError, backend_unavailable),
 ]
 
 

@@ -92,3 +92,11 @@ def test_repair_rebuilds_views_from_sqlite(env: Path, one_doc: Path, capsys) -> 
     assert "rebuilt from meta.sqlite" in capsys.readouterr().out
     assert main(["search", "耒阳着力打造哪五大产业？", "--mode", "dense", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["doc_id"] == SEED
+
+
+def test_workers_need_the_milvus_backend(env: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("WORKERS", "2")
+    get_settings.cache_clear()
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "WORKERS=2 needs BACKEND=milvus" in err and not env.exists()

@@ -38,6 +38,9 @@ from service.app import create_app
 from service.factory import open_engine
 from service.settings import Settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from serverproc import ServerProcess  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 QUESTIONS = load_questions(ROOT / "benchmarks" / "questions" / "seeds.jsonl")
@@ -372,6 +375,56 @@ def test_two_service_processes_see_each_others_writes(
         engine.close()
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_workers_serve_one_library_from_several_processes(
+    settings: Settings, milvus_uri: str, tmp_path: Path
+) -> None:
+    """WORKERS=2: two uvicorn worker processes; a write through one is read by every request."""
+    (tmp_path / "none").mkdir()
+    log = tmp_path / "server.log"
+    env = {"BACKEND": "milvus", "MILVUS_URI": milvus_uri, "MILVUS_COLLECTION": "workers"}
+    server = ServerProcess(
+        settings.data_dir, tmp_path / "index", tmp_path / "none", log, env={**env, "WORKERS": "2"}
+    )
+    server.start()
+    try:
+        try:
+            server.wait_ready(model=True, timeout=600)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"{exc}\n{log.read_text(errors='replace')[-3000:]}")
+        assert server.proc is not None
+        workers = [c for c in _children(server.proc.pid) if "spawn_main" in _cmdline(c)]
+        assert len(workers) == 2, [_cmdline(c) for c in _children(server.proc.pid)]
+        r = httpx.post(
+            f"{server.url}/documents",
+            json={"doc_id": "己", "text": "己文档由一个工作进程写入。湘江新区的量子谷。"},
+            timeout=120,
+        )
+        assert r.status_code == 201, r.text
+        for _ in range(16):  # a new connection each time: the kernel spreads them
+            hits = httpx.post(
+                f"{server.url}/search",
+                json={"query": "湘江新区量子谷", "k": 1, "mode": "hybrid"},
+                timeout=120,
+            ).json()["hits"]
+            assert [h["doc_id"] for h in hits] == ["己"]
+    finally:
+        server.terminate(timeout=60)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
 def test_a_killed_milvus_loses_nothing_acknowledged(
     settings: Settings, encoder: Encoder, tmp_path: Path
 ) -> None:
@@ -402,6 +455,26 @@ def test_a_killed_milvus_loses_nothing_acknowledged(
         assert len(engine) == len(seen["passages"])
         engine.close()
     finally:
+        server.stop()
+
+
+def test_an_unreachable_milvus_is_a_503_that_says_so(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    server = _server(tmp_path / "milvus")
+    mine = on_milvus(settings, server.uri, "outage", tmp_path / "index", seeds_dir=tmp_path / "x")
+    engine = open_engine(mine, encoder=encoder)
+    engine.add_documents([doc("庚", "庚文档。湘江边的园区。")])
+    try:
+        with TestClient(create_app(mine, engine)) as http:
+            server.kill()
+            r = http.post("/search", json={"query": "园区", "mode": "lexical"})
+            assert r.status_code == 503, r.text
+            assert "does not answer" in r.json()["error"] and r.headers["Retry-After"]
+            r = http.post("/documents", json={"doc_id": "辛", "text": "辛文档。"})
+            assert r.status_code == 503, r.text
+    finally:
+        engine.close()
         server.stop()
 
 

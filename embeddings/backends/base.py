@@ -21,6 +21,10 @@ class StorageFullError(RuntimeError):
     """The disk (or the backend's storage) is full: the write was not applied."""
 
 
+class BackendUnavailableError(RuntimeError):
+    """The backend's server cannot be reached, or lacks what the engine needs."""
+
+
 class Backend(Protocol):
     dim: int
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.backends.base import StorageFullError
+from embeddings.backends.base import BackendUnavailableError, StorageFullError
 from embeddings.bm25 import K1, B
 from embeddings.manifest import IndexMismatchError
 from embeddings.rwlock import RWLock
@@ -64,8 +64,36 @@ _PLAIN_TERM = re.compile(r"\w+")
 _FULL = ("quota", "no space left", "disk is full", "disk full", "storage is full")
 
 
-class MilvusUnavailableError(RuntimeError):
+class MilvusUnavailableError(BackendUnavailableError):
     """Milvus cannot be reached, or lacks what this backend needs."""
+
+
+_UNREACHABLE = ("fail connecting", "server unavailable", "unavailable", "deadline exceeded")
+
+
+class _Guarded:
+    """The MilvusClient, with "cannot reach the server" errors raised as MilvusUnavailableError,
+    which the HTTP layer answers with 503 and Retry-After instead of a 500."""
+
+    def __init__(self, client: Any, pm: Any, uri: str) -> None:
+        self._client, self._pm, self._uri = client, pm, uri
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except self._pm.MilvusException as exc:
+                if any(word in str(exc).lower() for word in _UNREACHABLE):
+                    raise MilvusUnavailableError(
+                        f"Milvus at {self._uri} does not answer ({exc})"
+                    ) from exc
+                raise
+
+        return call
 
 
 def _pymilvus() -> Any:
@@ -176,11 +204,15 @@ class MilvusBackend:
         self._on_close = on_close
         self._closed = False
         try:
-            self._client = pm.MilvusClient(
-                uri=uri, token=token or "", timeout=timeout, grpc_options=KEEPALIVE
+            self._client = _Guarded(
+                pm.MilvusClient(
+                    uri=uri, token=token or "", timeout=timeout, grpc_options=KEEPALIVE
+                ),
+                pm,
+                uri,
             )
             version = str(self._client.get_server_version())
-        except pm.MilvusException as exc:
+        except (pm.MilvusException, MilvusUnavailableError) as exc:
             raise MilvusUnavailableError(
                 f"cannot reach Milvus at {uri} ({exc}). Start it, or unset MILVUS_URI to run "
                 "milvus-lite under DATA_DIR"
@@ -485,7 +517,7 @@ class MilvusBackend:
         """Best effort after a failed write: keep only the generation each document row names."""
         try:
             self._sweep(doc_ids, list(self._live(doc_ids).values()))
-        except self._pm.MilvusException as exc:
+        except (self._pm.MilvusException, MilvusUnavailableError) as exc:
             logger.warning(
                 "could not remove the rows of a failed write (%s); readers never see them, "
                 "and the next write of those documents sweeps them",
