@@ -1,8 +1,9 @@
 """An int8 ONNX Runtime copy of a sentence-transformers model, served without PyTorch.
 
-Measured on 2 cores (benchmarks/results/encoders.md): a query in about a quarter of the
-PyTorch time, ~1.5x the passages per second, the same retrieval quality, and a cold start
-of about a second because neither torch nor sentence-transformers is imported.
+Measured on 2 shared cores (benchmarks/results/encoders.md): the same retrieval quality
+(CMRC2018 dense hit@1 .964 against PyTorch's .959; cosine .997 to its vectors), a fraction
+of the CPU time per query, 0.6x per passage, and a start that imports neither torch nor
+sentence-transformers.
 
 `ensure_onnx_model` builds the copy once, at build time (it is the only place torch is
 imported): `torch.onnx.export` of the whole sentence-transformers pipeline, then
