@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 
 def fsync_dir(path: Path) -> None:
@@ -57,3 +58,19 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def try_exclusive(path: Path) -> IO[str] | None:
+    """Take an exclusive inter-process lock without waiting: the open lock file, or None when
+    another holder has it. The kernel drops it when the holder dies, kill -9 included."""
+    f = path.open("a")
+    try:
+        import fcntl
+
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # not POSIX: no lock, as before
+        return f
+    except BlockingIOError:
+        f.close()
+        return None
+    return f

@@ -70,7 +70,9 @@ class SearchEngine:
         wanted = self.manifest()
         check_manifest(self.index_dir, wanted)
         write_manifest(self.index_dir, wanted)  # before the store exists: a kill leaves no orphan
-        self.backend: Backend = backend or LocalBackend(self.index_dir, encoder.dim)
+        self.backend: Backend = (
+            backend if backend is not None else LocalBackend(self.index_dir, encoder.dim)
+        )
         tokenizer = tokenizer or default_tokenizer()
         self.indexer = Indexer(self.backend, encoder, tokenizer, self.config.chunker)
         self.searcher = Searcher(self.backend, encoder, tokenizer, self.config)

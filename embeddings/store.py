@@ -226,7 +226,8 @@ class Store:
                     result.added[doc.doc_id] = ids
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLITE_FULL has already rolled it back
+                    self._db.execute("ROLLBACK")
                 raise
         return result
 

@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = engine or open_engine(settings, warm_start=True)
+        # `is None`, not `or`: an engine with no passages is falsy (it has __len__)
+        app.state.engine = engine if engine is not None else open_engine(settings, warm_start=True)
         app.state.jobs = Jobs()
         logger.info("index ready: %d passages", len(app.state.engine))
         yield

@@ -131,7 +131,7 @@ def open_engine(
     index_dir = index_dir or settings.index_dir
     if encoder is None and warm_start:
         encoder = warming_encoder(settings, index_dir)
-    encoder = encoder or build_encoder(settings)
+    encoder = encoder if encoder is not None else build_encoder(settings)
     backend = build_backend(settings, encoder)
     try:
         engine = SearchEngine(index_dir, encoder, engine_config(settings), backend=backend)

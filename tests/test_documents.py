@@ -107,8 +107,11 @@ def test_doc_id_defaults_from_the_title(wclient: TestClient) -> None:
     assert wclient.delete(f"/documents/{doc_id}").status_code == 204
 
 
-def test_a_large_upload_is_a_job_with_progress(write_settings: Settings, encoder: Encoder) -> None:
-    small = write_settings.model_copy(update={"sync_passages": 1})
+def test_a_large_upload_is_a_job_with_progress(
+    write_settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    # its own index: the module's one is open in `wclient`, and an index has one owner
+    small = write_settings.model_copy(update={"sync_passages": 1, "index_path": tmp_path / "i"})
     engine = open_engine(small, encoder=encoder)
     with TestClient(create_app(small, engine)) as client:
         text = "".join(
@@ -210,17 +213,16 @@ def test_unreadable_pdfs_say_what_to_do(wclient: TestClient, name: str, says: st
 
 
 def test_an_upload_over_the_limit_is_413_before_it_is_read(
-    write_settings: Settings, encoder: Encoder
+    write_settings: Settings, wclient: TestClient
 ) -> None:
     tiny = write_settings.model_copy(update={"max_upload_mb": 0.01})
-    engine = open_engine(tiny, encoder=encoder)
+    engine = wclient.app.state.engine  # the module's library, served with a smaller limit
     with TestClient(create_app(tiny, engine)) as client:
         before = state(client)
         big = io.BytesIO("很长的文档。".encode() * 5000)
         r = client.post("/documents", files=[("files", ("big.txt", big, "text/plain"))])
         assert r.status_code == 413 and "MAX_UPLOAD_MB" in r.json()["error"]
         assert state(client) == before
-    engine.close()
 
 
 def test_delete_of_an_unknown_document_is_404(wclient: TestClient) -> None:

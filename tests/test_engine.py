@@ -56,6 +56,7 @@ def test_add_reopen_replace_delete(tmp_path: Path, minilm: Encoder, docs) -> Non
     others_before = {
         p.passage_id: p.id for p in engine.all_passages() if p.doc_id != docs[0].doc_id
     }
+    engine.close()
 
     reopened = SearchEngine(tmp_path, minilm)
     b = reopened.backend

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,12 +133,15 @@ def test_metrics_match_a_hand_computed_example(seed_engine: SearchEngine) -> Non
 
 
 @pytest.fixture
-def cli_env(settings, seed_engine: SearchEngine, monkeypatch) -> None:
-    """The CLI's own settings (from the environment) pointed at the test model and seed index."""
+def cli_env(settings, seed_engine: SearchEngine, monkeypatch, tmp_path: Path) -> None:
+    """The CLI's own settings (from the environment) pointed at the test model and a copy of
+    the seed index (the session's engine owns the original: an index has one process)."""
     from service.settings import get_settings
 
+    index = tmp_path / "seed-index"
+    shutil.copytree(seed_engine.index_dir, index, ignore=shutil.ignore_patterns(".lock"))
     monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("INDEX_DIR", str(seed_engine.index_dir))
+    monkeypatch.setenv("INDEX_DIR", str(index))
     monkeypatch.setenv("SEEDS_DIR", str(settings.seeds_dir))
     get_settings.cache_clear()
     yield

@@ -29,8 +29,17 @@ QUESTION = "耒阳着力打造哪五大产业？"
 def built_index(settings: Settings, encoder: Encoder, tmp_path_factory) -> Path:
     """A seed index on disk, built once, copied by each test that changes it."""
     index_dir = tmp_path_factory.mktemp("warm") / "index"
-    open_engine(settings, index_dir, encoder)
+    open_engine(settings, index_dir, encoder).close()
     return index_dir
+
+
+def cold(settings: Settings, encoder: Encoder, index_dir: Path, mode: str, k: int) -> list[str]:
+    """What the index answers with the model loaded (opened and closed: one owner at a time)."""
+    engine = SearchEngine(index_dir, encoder, engine_config(settings))
+    try:
+        return [h.passage.passage_id for h in engine.search(QUESTION, k, mode)]
+    finally:
+        engine.close()
 
 
 def gated(encoder: Encoder, index_dir: Path) -> tuple[WarmingEncoder, threading.Event]:
@@ -51,13 +60,13 @@ def ids(hits: list[dict]) -> list[str]:
 def test_lexical_answers_while_the_model_warms_and_dense_waits_for_it(
     settings: Settings, encoder: Encoder, built_index: Path
 ) -> None:
+    expected = cold(settings, encoder, built_index, "hybrid", 10)
     warming, gate = gated(encoder, built_index)
     engine = SearchEngine(built_index, warming, engine_config(settings))
-    cold = SearchEngine(built_index, encoder, engine_config(settings))
     with TestClient(create_app(settings, engine)) as client:
         health = client.get("/health").json()
         assert health["model_ready"] is False
-        assert health["passages"] == len(cold)
+        assert health["passages"] == len(engine.all_passages())
         lexical = client.post("/search", json={"query": QUESTION, "mode": "lexical"})
         assert lexical.status_code == 200
         assert "紙品" in lexical.json()["hits"][0]["text"]
@@ -66,21 +75,21 @@ def test_lexical_answers_while_the_model_warms_and_dense_waits_for_it(
         gate.set()
         hybrid = client.post("/search", json={"query": QUESTION, "mode": "hybrid", "k": 10})
         assert hybrid.status_code == 200
-        expected = [h.passage.passage_id for h in cold.search(QUESTION, 10, "hybrid")]
         assert ids(hybrid.json()["hits"]) == expected
         assert client.get("/health").json()["model_ready"] is True
+    engine.close()
 
 
 def test_open_engine_warm_start_loads_the_configured_model(
     settings: Settings, encoder: Encoder, built_index: Path
 ) -> None:
+    expected = cold(settings, encoder, built_index, "dense", 5)
     engine = open_engine(settings, built_index, warm_start=True)
     assert isinstance(engine.encoder, WarmingEncoder)
     loaded = engine.encoder.wait(timeout=120)
     assert loaded.fingerprint == encoder.fingerprint
-    warm = [h.passage.passage_id for h in engine.search(QUESTION, 5, "dense")]
-    cold = SearchEngine(built_index, encoder, engine_config(settings))
-    assert warm == [h.passage.passage_id for h in cold.search(QUESTION, 5, "dense")]
+    assert [h.passage.passage_id for h in engine.search(QUESTION, 5, "dense")] == expected
+    engine.close()
 
 
 def test_no_warm_start_without_an_index(settings: Settings, tmp_path: Path) -> None:
@@ -127,6 +136,7 @@ def test_a_model_that_fails_to_load_is_a_503(settings: Settings, built_index: Pa
         r = client.post("/search", json={"query": QUESTION})
         assert r.status_code == 503 and "no such file" in r.json()["error"]
         assert client.get("/health").status_code == 503
+    engine.close()
 
 
 def test_a_slow_model_is_a_503_with_retry_after_and_lexical_keeps_answering(
@@ -150,3 +160,4 @@ def test_a_slow_model_is_a_503_with_retry_after_and_lexical_keeps_answering(
             assert lexical.status_code == 200
     finally:
         gate.set()
+        engine.close()

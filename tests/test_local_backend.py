@@ -277,3 +277,53 @@ def test_a_failed_save_is_retried_and_never_marked_clean(tmp_path: Path, monkeyp
     b.write([doc("b", 2)], [])
     b.close()
     assert (tmp_path / "ix" / local.CLEAN).exists() and (tmp_path / "ix" / VECTORS).exists()
+
+
+def test_a_full_disk_is_a_507_and_the_library_stays_as_it_was(settings, encoder, tmp_path) -> None:
+    """SQLite's own "database or disk is full" (its page limit stands for the disk) through
+    the real app: 507 with what to do, nothing half-written, and the same write succeeds
+    once there is room."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.factory import open_engine
+
+    mine = settings.model_copy(
+        update={"index_path": tmp_path / "index", "seeds_dir": tmp_path / "none"}
+    )
+    engine = open_engine(mine, encoder=encoder)
+    try:
+        with TestClient(create_app(mine, engine)) as http:
+            first = {"doc_id": "甲", "text": "甲文档。湘江边的产业园区。"}
+            assert http.post("/documents", json=first).status_code == 201
+            before = (
+                http.get("/documents").json(),
+                http.post("/search", json={"query": "产业园区", "mode": "lexical"}).json()["hits"],
+            )
+            db = engine.backend.store._db
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count = {pages}")
+            big = {"doc_id": "乙", "text": "乙文档讲园区的发展。" * 400}
+            r = http.post("/documents", json=big)
+            assert r.status_code == 507, r.text
+            assert "full" in r.json()["error"] and "Free disk space" in r.json()["error"]
+            after = (
+                http.get("/documents").json(),
+                http.post("/search", json={"query": "产业园区", "mode": "lexical"}).json()["hits"],
+            )
+            assert after == before
+            db.execute("PRAGMA max_page_count = 1073741823")
+            assert http.post("/documents", json=big).status_code == 201
+            assert http.get("/documents/乙").status_code == 200
+    finally:
+        engine.close()
+
+
+def test_a_second_opener_of_the_same_index_is_refused_until_the_first_closes(tmp_path) -> None:
+    from embeddings.store import StoreError
+
+    first = LocalBackend(tmp_path, 4)
+    with pytest.raises(StoreError, match="open in another process.*BACKEND=milvus"):
+        LocalBackend(tmp_path, 4)
+    first.close()
+    LocalBackend(tmp_path, 4).close()

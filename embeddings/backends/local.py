@@ -42,9 +42,17 @@ import numpy as np
 
 from embeddings.backends.base import StorageFullError
 from embeddings.bm25 import BM25Index
-from embeddings.durable import fsync_dir, write_atomic
+from embeddings.durable import fsync_dir, try_exclusive, write_atomic
 from embeddings.rwlock import RWLock
-from embeddings.store import Document, NewDocument, Sentences, Store, StoredPassage, WriteResult
+from embeddings.store import (
+    Document,
+    NewDocument,
+    Sentences,
+    Store,
+    StoredPassage,
+    StoreError,
+    WriteResult,
+)
 from embeddings.vector_index import (
     EXACT_LIMIT,
     TRAIN_PER_LIST,
@@ -82,7 +90,22 @@ class LocalBackend:
         self.dim = dim
         self._none = np.zeros((0, dim), dtype=np.float32)
         self.exact_limit = exact_limit
-        self.store = Store(self.index_dir / "meta.sqlite")
+        # One process per index: two would each keep their own FAISS and BM25 views and
+        # overwrite each other's checkpoints. Several processes share a library via Milvus.
+        owner = try_exclusive(self.index_dir / ".lock")
+        if owner is None:
+            raise StoreError(
+                f"the index in {self.index_dir} is open in another process (a running service "
+                "or indexer). Stop it first; while it serves, search and evaluate through its "
+                "HTTP API (POST /search, /search/batch); several serving processes need "
+                "BACKEND=milvus"
+            )
+        self._owner = owner
+        try:
+            self.store = Store(self.index_dir / "meta.sqlite")
+        except BaseException:
+            owner.close()
+            raise
         self._lock = RWLock()
         self._save_lock = threading.Lock()  # one checkpoint at a time
         self._checkpoint_delay = checkpoint_delay
@@ -394,6 +417,7 @@ class LocalBackend:
             self._mark_clean()  # only once both views are saved
         finally:
             self.store.close()
+            self._owner.close()  # releases the lock
 
     # -- reading -----------------------------------------------------------------------------
 
