@@ -154,7 +154,11 @@ class Store:
             self._db.executescript(SCHEMA)
             self._db.execute("SELECT COUNT(*) FROM passages").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not a readable SQLite database ({exc})") from exc
+            raise StoreError(
+                f"{path} is not a readable SQLite database ({exc}). It holds the library's "
+                "text, so nothing can be repaired from it: restore it from a backup, or rebuild "
+                "the index from your documents with `python -m service index --rebuild DIR`"
+            ) from exc
         self._lock = threading.RLock()
 
     def close(self) -> None:

@@ -100,3 +100,14 @@ def test_workers_need_the_milvus_backend(env: Path, monkeypatch, capsys) -> None
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert "WORKERS=2 needs BACKEND=milvus" in err and not env.exists()
+
+
+def test_a_damaged_sqlite_names_the_file_and_the_fix(env: Path, one_doc: Path, capsys) -> None:
+    assert main(["index", str(one_doc)]) == 0
+    for leftover in env.glob("meta.sqlite-*"):
+        leftover.unlink()
+    (env / "meta.sqlite").write_bytes(b"not a database" * 100)
+    capsys.readouterr()
+    assert main(["search", "耒阳"]) == 2
+    err = capsys.readouterr().err
+    assert str(env / "meta.sqlite") in err and "index --rebuild" in err

@@ -78,5 +78,5 @@ def test_paging_counts_lookups_and_neighbours(tmp_path: Path) -> None:
 
 def test_garbage_file_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "m.sqlite").write_bytes(b"garbage" * 1000)
-    with pytest.raises(StoreError, match="m.sqlite"):
+    with pytest.raises(StoreError, match=r"m.sqlite.*index --rebuild"):
         Store(tmp_path / "m.sqlite")
