@@ -106,6 +106,18 @@ def normalize(text: str) -> str:
 
     Traditional -> Simplified (OpenCC t2s), full-width -> half-width, lower case.
     """
+    # OpenCC costs ~1 ms per passage, and every search normalises the passages it returns
+    # (highlights, answers): the same few thousand texts again and again, so short ones are
+    # remembered (a bounded cache; whole documents are not kept).
+    return _normalize_short(text) if len(text) <= 2000 else _normalize(text)
+
+
+@lru_cache(maxsize=16384)
+def _normalize_short(text: str) -> str:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     converted = str(_t2s().convert(unicodedata.normalize("NFKC", text))).lower()
     if len(converted) == len(text):
         return converted

@@ -9,12 +9,15 @@ from fastapi import Depends, Request
 from embeddings.engine import SearchEngine
 from service.settings import Settings
 
+# `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a hop
+# that cost more than a lexical search itself; these only read app.state.
 
-def get_engine(request: Request) -> SearchEngine:
+
+async def get_engine(request: Request) -> SearchEngine:
     return request.app.state.engine
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
