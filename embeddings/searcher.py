@@ -16,9 +16,10 @@ from tqdm import tqdm
 from embeddings.answers import Answer, Candidate, candidates, extract_answer
 from embeddings.backends.base import Backend
 from embeddings.batching import QueryBatcher
+from embeddings.bridge import lexical_query, lexical_search
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
-from embeddings.fusion import fuse
+from embeddings.fusion import coverage, fuse
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.indexer import UnknownDocumentsError
@@ -126,23 +127,30 @@ class Searcher:
         results = []
         for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
             dense = self.backend.dense_search(qvs[i], n, within) if qvs is not None else []
-            lexical = (
-                self.backend.lexical_search(self.tokenizer.tokens(query), n, within)
-                if mode != "dense"
-                else []
-            )
+            lexical: list[tuple[int, float]] = []
+            if mode != "dense":
+                lq = lexical_query(query, self.tokenizer, self.backend)
+                lexical = lexical_search(lq, self.tokenizer, self.backend, n, within)
             if mode == "dense":
                 ranked = dense[:k]
             elif mode == "lexical":
                 ranked = lexical[:k]
             else:
-                ranked = self.fuse(dense, lexical)[:k]
+                matched = None
+                if self.config.low_coverage_weight is not None and lexical:
+                    top = self.backend.by_ids([lexical[0][0]])[lexical[0][0]]
+                    matched = coverage(lq.groups, top.text)
+                ranked = self.fuse(dense, lexical, matched)[:k]
             results.append(self._hits(ranked, dict(dense), dict(lexical)))
         return results
 
     def fuse(
-        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+        self,
+        dense: list[tuple[int, float]],
+        lexical: list[tuple[int, float]],
+        matched: float | None = None,
     ) -> list[tuple[int, float]]:
+        """The hybrid ranking; `matched`: the share of the query BM25's best passage holds."""
         c = self.config
         return fuse(
             dense,
@@ -151,6 +159,8 @@ class Searcher:
             rrf_k=c.rrf_k,
             lexical_weight=c.lexical_weight,
             mix_alpha=c.mix_alpha,
+            matched=matched,
+            low_coverage_weight=c.low_coverage_weight,
         )
 
     def _hits(
