@@ -1,16 +1,12 @@
 """Rank fusion of result lists from different retrievers.
 
-Weighted RRF mixes ranks; the min-max and max-scaled mixes mix normalised scores (as txtai's
-hybrid search does). With `coverage`, the share of the query's terms that BM25's best passage
-holds, the BM25 weight can follow the query: a query whose words BM25 found trusts BM25
-more than one it matched on a single term.
+Weighted RRF mixes ranks; the min-max mix mixes normalised scores convexly (as txtai's hybrid
+search does). benchmarks/tune_fusion.py measures both, and other mixes, on tuning data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from embeddings.text import normalize
 
 
 def rrf(
@@ -56,37 +52,6 @@ def minmax_mix(
     return sorted(fused.items(), key=lambda x: (-x[1], order[x[0]], x[0]))
 
 
-def max_mix(
-    dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], alpha: float
-) -> list[tuple[int, float]]:
-    """Convex mix of scores divided by each list's best: alpha · dense + (1 − alpha) · lexical."""
-
-    def norm(pairs: Sequence[tuple[int, float]]) -> dict[int, float]:
-        hi = max((s for _, s in pairs), default=0.0)
-        return {d: s / hi if hi > 0 else 0.0 for d, s in pairs}
-
-    nd, nl = norm(dense), norm(lexical)
-    order: dict[int, int] = {}
-    for i, (d, _) in enumerate([*dense, *lexical]):
-        order.setdefault(d, i)
-    fused = {
-        d: alpha * nd.get(d, 0.0) + (1 - alpha) * nl.get(d, 0.0) for d in nd.keys() | nl.keys()
-    }
-    return sorted(fused.items(), key=lambda x: (-x[1], order[x[0]], x[0]))
-
-
-def coverage(groups: Sequence[Sequence[str]], text: str) -> float:
-    """Share of the query's concepts that `text` holds: groups of alternative words, one of
-    which is enough; words of one character are too common to say anything, and a group
-    with no word (an English word the corpus has no term for) is never held."""
-    words = [tuple(w for w in g if len(w) >= 2) for g in groups]
-    wanted = list(dict.fromkeys(g for g in words if g))
-    missed = sum(1 for g in groups if not g)
-    norm = normalize(text)
-    held = sum(any(w in norm for w in g) for g in wanted)
-    return held / (len(wanted) + missed) if wanted or missed else 0.0
-
-
 def fuse(
     dense: Sequence[tuple[int, float]],
     lexical: Sequence[tuple[int, float]],
@@ -95,23 +60,10 @@ def fuse(
     rrf_k: int = 5,
     lexical_weight: float = 3.0,
     mix_alpha: float = 0.4,
-    matched: float | None = None,
-    low_coverage_weight: float | None = None,
 ) -> list[tuple[int, float]]:
-    """The hybrid ranking of the two candidate lists (method and constants by tune_fusion.py).
-
-    With `matched` (the query's `coverage` by BM25's best passage) and `low_coverage_weight`,
-    RRF's BM25 weight runs linearly from
-    `low_coverage_weight` (BM25's best passage holds none of the query's terms) to
-    `lexical_weight` (it holds them all).
-    """
+    """The hybrid ranking of the two candidate lists (method and constants by tune_fusion.py)."""
     if not lexical:  # nothing BM25 could match
         return list(dense)
     if method == "minmax":
         return minmax_mix(dense, lexical, mix_alpha)
-    if method == "max":
-        return max_mix(dense, lexical, mix_alpha)
-    weight = lexical_weight
-    if matched is not None and low_coverage_weight is not None:
-        weight = low_coverage_weight + (lexical_weight - low_coverage_weight) * matched
-    return rrf([dense, lexical], k=rrf_k, weights=[1.0, weight])
+    return rrf([dense, lexical], k=rrf_k, weights=[1.0, lexical_weight])

@@ -19,7 +19,7 @@ from embeddings.batching import QueryBatcher
 from embeddings.bridge import lexical_query, lexical_search
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
-from embeddings.fusion import coverage, fuse
+from embeddings.fusion import fuse
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.indexer import UnknownDocumentsError
@@ -136,21 +136,13 @@ class Searcher:
             elif mode == "lexical":
                 ranked = lexical[:k]
             else:
-                matched = None
-                if self.config.low_coverage_weight is not None and lexical:
-                    top = self.backend.by_ids([lexical[0][0]])[lexical[0][0]]
-                    matched = coverage(lq.groups, top.text)
-                ranked = self.fuse(dense, lexical, matched)[:k]
+                ranked = self.fuse(dense, lexical)[:k]
             results.append(self._hits(ranked, dict(dense), dict(lexical)))
         return results
 
     def fuse(
-        self,
-        dense: list[tuple[int, float]],
-        lexical: list[tuple[int, float]],
-        matched: float | None = None,
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
     ) -> list[tuple[int, float]]:
-        """The hybrid ranking; `matched`: the share of the query BM25's best passage holds."""
         c = self.config
         return fuse(
             dense,
@@ -159,8 +151,6 @@ class Searcher:
             rrf_k=c.rrf_k,
             lexical_weight=c.lexical_weight,
             mix_alpha=c.mix_alpha,
-            matched=matched,
-            low_coverage_weight=c.low_coverage_weight,
         )
 
     def _hits(

@@ -64,27 +64,3 @@ def test_minmax_mix_matches_the_oracle() -> None:
         fused = minmax_mix(dense, lexical, alpha)
         assert dict(fused) == pytest.approx(expected)
         assert [s for _, s in fused] == sorted((s for _, s in fused), reverse=True)
-
-
-def test_coverage_counts_concepts_once_and_missed_words_against() -> None:
-    from embeddings.fusion import coverage
-
-    text = "推动集体经济薄弱村提升"
-    assert coverage([("集体经济",), ("薄弱",)], text) == 1.0
-    assert coverage([("薄弱", "软弱"), ("乡村",)], text) == 0.5  # one translation is enough
-    assert coverage([("薄弱",), ()], text) == 0.5  # a word with no term in the corpus
-    assert coverage([("村",), ("薄弱",)], text) == 1.0  # one character says nothing: left out
-    assert coverage([], text) == 0.0
-
-
-def test_rrf_bm25_weight_follows_coverage() -> None:
-    from embeddings.fusion import fuse
-
-    dense = [(1, 0.9), (2, 0.8)]
-    lexical = [(2, 9.0), (1, 1.0)]
-    # BM25's best passage holds the whole query: BM25 at full weight decides.
-    full = fuse(dense, lexical, rrf_k=5, lexical_weight=3.0, matched=1.0, low_coverage_weight=0.5)
-    assert [d for d, _ in full] == [2, 1]
-    # It holds nothing of the query: BM25 weighs less than the dense model.
-    none = fuse(dense, lexical, rrf_k=5, lexical_weight=3.0, matched=0.0, low_coverage_weight=0.5)
-    assert [d for d, _ in none] == [1, 2]
