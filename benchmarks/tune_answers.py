@@ -103,7 +103,7 @@ def main() -> int:
     best = results[0][2]
     print("\nthresholds (dev accuracy, answered, off-topic refused):")
     for th in (0.8, 0.85, 0.9, 0.95):
-        for th_en in (0.75, 0.78, 0.8, 0.84, 0.88):
+        for th_en in (0.72, 0.74, 0.76, 0.77, 0.78, 0.8):
             cfg = replace(best, threshold=th, threshold_bridged=th_en)
             acc, ans = accuracy(dev, dev_c, cfg)
             print(

@@ -69,8 +69,8 @@ class AnswerConfig:
     weight_focus: float = 0.1  # the sentence holds the word the question asks about
     rank_decay: float = 0.1  # each step down the ranking costs a sentence this much
     restates: float = 0.25  # a heading with less new wording than this restates the question
-    threshold: float = 0.85  # for questions with Chinese
-    threshold_bridged: float = 0.8  # for questions without Chinese, worded through the bridge
+    threshold: float = 0.9  # for questions with Chinese
+    threshold_bridged: float = 0.76  # without Chinese: the best sentence's meaning score
 
 
 def candidate_spans(text: str) -> list[tuple[int, int]]:
@@ -231,7 +231,10 @@ def choose(
     When the question asks for a heading or an author and the top passages hold one, the
     best of those is the answer. Otherwise a sentence that restates the question gives way
     to the best other sentence of its passage (a heading: to the best sentence under it).
-    The best score of all still says whether the passages answer the question at all.
+    The best score of all still says whether the passages answer the question at all; for a
+    question without Chinese, its meaning alone: a dictionary sense its words share with a
+    sentence (capital → 资金) helps choose among sentences but says little about being on
+    topic.
     """
     scores = [score(c, config) for c in cands]
     if not cands:
@@ -251,9 +254,9 @@ def choose(
         ]
         if others:
             best = cands[max(others, key=lambda x: (scores[x], -x))]
-    threshold = config.threshold if has_chinese else config.threshold_bridged
-    if scores[j] < threshold:
-        return None, scores[j]
+    gate = scores[j] if has_chinese else cands[j].dense
+    if gate < (config.threshold if has_chinese else config.threshold_bridged):
+        return None, gate
     return best, scores[j]
 
 
