@@ -18,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, SEED_SETS, public_half, public_sets, seed_questions  # noqa: I001
+from common import RESULTS, SEED_SETS, public_half, public_sets, seed_languages, seed_questions  # noqa: I001, E501
 
 from embeddings.evaluation import evaluate
+from embeddings.text import compact
 from service.evaluation import squad_engine
 from service.factory import build_encoder, open_engine
 from service.settings import Settings
@@ -34,8 +35,15 @@ def run_sets(settings: Settings, encoder, limit: int | None, answers: bool = Tru
     with tempfile.TemporaryDirectory() as tmp:
         seeds = open_engine(settings, Path(tmp) / "index", encoder)
         for name in SEED_SETS:
-            r = evaluate(seeds, seed_questions(name), MODES, 10, answers=answers)
+            questions = seed_questions(name)
+            r = evaluate(seeds, questions, MODES, 10, answers=answers)
             out[name] = {"modes": r.modes, "answers": r.answers}
+            if answers:
+                out[name]["answers"].update(answer_shape(seeds, r.per_question))
+            lang = seed_languages(name)
+            english = [q for q in questions if lang.get(q.id) == "en"]
+            r = evaluate(seeds, english, MODES, 10, answers=answers)
+            out[f"{name}, English"] = {"modes": r.modes, "answers": r.answers}
         seeds.close()
     for name, path in public_sets().items():
         qs = public_half(path, "test")  # the tuning half chose fusion: not reported
@@ -43,6 +51,28 @@ def run_sets(settings: Settings, encoder, limit: int | None, answers: bool = Tru
         r = evaluate(engine, qs[:limit] if limit else qs, MODES, 10, progress=True)
         out[f"{name} (test half)"] = {"modes": r.modes, "answers": None}
     return out
+
+
+def answer_shape(engine, per_question: list[dict]) -> dict:
+    """The longest answer, and the answers that are a bare heading with text after it.
+
+    A bare heading: the answer is, punctuation aside, the label of a heading on its passage's
+    section path, and the passage goes on after it. Listed by question id in the report.
+    """
+    longest, bare = 0, []
+    for row in per_question:
+        a = row.get("answer") or {}
+        if not a.get("text"):
+            continue
+        longest = max(longest, len(a["text"]))
+        p = engine.passage(a["passage_id"])
+        labels = [compact(x).rstrip("…") for x in p.section.split(" › ")] if p.section else []
+        said = compact(a["text"]).rstrip("。；：！？.;:!?")
+        if any(said == x or (len(x) >= 4 and x.startswith(said)) for x in labels) and compact(
+            p.text[a["end"] :]
+        ):
+            bare.append(row["id"])
+    return {"longest": longest, "bare_heading": bare}
 
 
 def markdown_table(results: dict) -> str:
@@ -117,13 +147,25 @@ def main() -> int:
         "",
         "## Answers (`/ask`)",
         "",
-        "| set | answer contains an answer string | answered | n |",
-        "|---|---|---|---|",
+        "The answer counts as correct when it contains an answer string (script- and "
+        "whitespace-insensitive). Longest: the longest answer in characters. Bare heading: "
+        "answers that are only the heading of their section while the passage goes on after "
+        "it, by question id (right when the question asks for the heading).",
+        "",
+        "| set | answer contains an answer string | answered | longest | bare heading | n |",
+        "|---|---|---|---|---|---|",
     ]
     for name, res in results.items():
         if res["answers"]:
             a = res["answers"]
-            md.append(f"| {name} | {a['answer_contains']:.3f} | {a['answered']:.3f} | {a['n']} |")
+            shape = (
+                f"{a['longest']} | {', '.join(a['bare_heading']) or 'none'}"
+                if "longest" in a
+                else "| "
+            )
+            md.append(
+                f"| {name} | {a['answer_contains']:.3f} | {a['answered']:.3f} | {shape} | {a['n']} |"
+            )
     if args.chunks:
         md += [
             "",
