@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,12 @@ PUBLIC_SETS = {"CMRC2018 dev": "cmrc2018_dev.json", "DRCD dev": "DRCD_dev.json"}
 
 def seed_questions(name: str) -> list[Question]:
     return load_questions(QUESTIONS / SEED_SETS[name])
+
+
+def seed_languages(name: str) -> dict[str, str]:
+    """Each seed question's language label (zh-Hans, zh-Hant, en) by id."""
+    lines = (QUESTIONS / SEED_SETS[name]).read_text(encoding="utf-8").splitlines()
+    return {str(o["id"]): o.get("lang", "") for o in map(json.loads, filter(str.strip, lines))}
 
 
 def public_sets() -> dict[str, Path]:

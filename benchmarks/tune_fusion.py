@@ -3,8 +3,9 @@
 Tuning data: the seed dev set and the fixed tuning halves of CMRC2018 dev and DRCD dev (their
 test halves and the seed held-out set are reported by quality.py, never used here). Runs
 dense and lexical retrieval once per question (top 50 each), then scores the engine's own
-fusion (embeddings.fusion.fuse) with several settings. Prints hit@1 / MRR@10 per set and
-their mean.
+fusion (embeddings.fusion.fuse) with several settings: weighted RRF, score-normalised convex
+mixes (min-max, and divided by the best score), and RRF whose BM25 weight follows how much of
+the query BM25's best passage holds. Prints hit@1 / MRR@10 per set and their mean.
 
     .venv/bin/python benchmarks/tune_fusion.py [--limit N] [--json OUT]
 """
@@ -14,13 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from common import ROOT, public_half, public_sets, seed_questions  # noqa: I001
 from ranx import Qrels, Run, evaluate
 
+from embeddings.bridge import lexical_query
 from embeddings.evaluation import qrels_for
-from embeddings.fusion import fuse
+from embeddings.fusion import fuse, rrf
+from embeddings.text import normalize
 from service.evaluation import squad_engine
 from service.factory import build_encoder, open_engine
 from service.settings import Settings
@@ -28,34 +32,88 @@ from service.settings import Settings
 DEPTH = 50
 
 
+def coverage(groups, text: str) -> float:
+    """Share of the query's concepts `text` holds: groups of alternative words, one of which
+    is enough; one-character words say too little to count, and a group with no word (an
+    English word the corpus has no term for) is never held."""
+    words = [tuple(w for w in g if len(w) >= 2) for g in groups]
+    wanted = list(dict.fromkeys(g for g in words if g))
+    missed = sum(1 for g in groups if not g)
+    norm = normalize(text)
+    held = sum(any(w in norm for w in g) for g in wanted)
+    return held / (len(wanted) + missed) if wanted or missed else 0.0
+
+
+def by_coverage(dense, lexical, matched: float, k: int, low: float, high: float):
+    """RRF whose BM25 weight runs from `low` (BM25's best passage holds none of the query's
+    concepts) to `high` (it holds them all)."""
+    if not lexical:
+        return list(dense)
+    return rrf([dense, lexical], k=k, weights=[1.0, low + (high - low) * matched])
+
+
+def max_scaled(dense, lexical, alpha: float):
+    """Convex mix of scores divided by each list's best (no shift by the worst)."""
+
+    def norm(pairs):
+        hi = max((s for _, s in pairs), default=0.0)
+        return {d: s / hi if hi > 0 else 0.0 for d, s in pairs}
+
+    nd, nl = norm(dense), norm(lexical)
+    fused = {
+        d: alpha * nd.get(d, 0.0) + (1 - alpha) * nl.get(d, 0.0) for d in nd.keys() | nl.keys()
+    }
+    return sorted(fused.items(), key=lambda x: -x[1])
+
+
 def lists(engine, questions):
+    """Dense and BM25 top lists per question, and the share of its terms BM25's best holds."""
     texts = [q.question for q in questions]
     dense = engine.search_many(texts, DEPTH, "dense")
     lexical = engine.search_many(texts, DEPTH, "lexical")
+    s = engine.searcher
+    with s.backend.reading():
+        queries = [lexical_query(t, s.tokenizer, s.backend) for t in texts]
+    matched = [
+        coverage(lq.groups, hits[0].passage.text) if hits else 0.0
+        for lq, hits in zip(queries, lexical, strict=True)
+    ]
     as_pairs = lambda hits: [(h.passage.passage_id, h.score) for h in hits]  # noqa: E731
-    return [as_pairs(h) for h in dense], [as_pairs(h) for h in lexical]
+    return [as_pairs(h) for h in dense], [as_pairs(h) for h in lexical], matched
 
 
 def variants():
-    yield "dense", lambda d, lx: d
-    yield "lexical", lambda d, lx: lx
+    yield "dense", lambda d, lx, m: d
+    yield "lexical", lambda d, lx, m: lx
     for k in (2, 5, 10, 60):
-        for w in (1.0, 2.0, 2.5, 3.0, 4.0):
+        for w in (1.0, 2.0, 3.0, 4.0):
             yield (
                 f"rrf k={k} w_lex={w}",
-                lambda d, lx, k=k, w=w: fuse(d, lx, "rrf", rrf_k=k, lexical_weight=w),
+                lambda d, lx, m, k=k, w=w: fuse(d, lx, "rrf", rrf_k=k, lexical_weight=w),
             )
     for alpha in (0.2, 0.3, 0.4, 0.5, 0.6):
         yield (
             f"minmax a_dense={alpha}",
-            lambda d, lx, a=alpha: fuse(d, lx, "minmax", mix_alpha=a),
+            lambda d, lx, m, a=alpha: fuse(d, lx, "minmax", mix_alpha=a),
         )
+    for alpha in (0.3, 0.5, 0.7):
+        yield (
+            f"max-scaled a_dense={alpha}",
+            lambda d, lx, m, a=alpha: max_scaled(d, lx, a),
+        )
+    for k in (5, 10):
+        for hi in (3.0, 4.0, 6.0):
+            for lo in (0.5, 1.0, 2.0):
+                yield (
+                    f"rrf k={k} w_lex={lo}..{hi} by coverage",
+                    lambda d, lx, m, k=k, hi=hi, lo=lo: by_coverage(d, lx, m, k, lo, hi),
+                )
 
 
-def score(qrels, questions, dense, lexical, fuse):
+def score(qrels, questions, dense, lexical, matched, fuse):
     run = {}
-    for q, d, lx in zip(questions, dense, lexical, strict=True):
-        ranked = fuse(d, lx)[:10]
+    for q, d, lx, m in zip(questions, dense, lexical, matched, strict=True):
+        ranked = fuse(d, lx, m)[:10]
         run[q.id] = {pid: float(10 - r) for r, (pid, _) in enumerate(ranked)} or {"none": 0.0}
     m = evaluate(Qrels(qrels), Run(run), ["hit_rate@1", "mrr@10"], make_comparable=True)
     return m["hit_rate@1"], m["mrr@10"]
@@ -96,8 +154,10 @@ def main() -> int:
         return 0
     settings = Settings()
     encoder = build_encoder(settings)
+    tmp = tempfile.TemporaryDirectory()
     sets = {}
-    sets["seeds dev"] = (open_engine(settings, encoder=encoder), seed_questions("seeds (dev)"))
+    seeds = open_engine(settings, Path(tmp.name) / "index", encoder)
+    sets["seeds dev"] = (seeds, seed_questions("seeds (dev)"))
     for name, path in public_sets().items():
         tune = public_half(path, "tune")
         sets[f"{name} (tuning half)"] = (
@@ -109,20 +169,24 @@ def main() -> int:
         qrels = qrels_for(questions, engine.all_passages())
         questions = [q for q in questions if qrels[q.id]]
         qrels = {q.id: qrels[q.id] for q in questions}
-        dense, lexical = lists(engine, questions)
+        dense, lexical, matched = lists(engine, questions)
         for label, fused in variants():
-            table.setdefault(label, {})[name] = score(qrels, questions, dense, lexical, fused)
+            table.setdefault(label, {})[name] = score(
+                qrels, questions, dense, lexical, matched, fused
+            )
+        engine.close()
+    tmp.cleanup()
     names = list(sets)
     print(
-        f"{'variant':28}"
-        + "".join(f"{n + ' h@1':>16}{n + ' mrr':>16}" for n in names)
+        f"{'variant':36}"
+        + "".join(f"{n[:14] + ' h@1':>20}{n[:14] + ' mrr':>20}" for n in names)
         + f"{'mean h@1':>12}"
     )
     for label, row in table.items():
         mean = sum(row[n][0] for n in names) / len(names)
         print(
-            f"{label:28}"
-            + "".join(f"{row[n][0]:16.4f}{row[n][1]:16.4f}" for n in names)
+            f"{label:36}"
+            + "".join(f"{row[n][0]:20.4f}{row[n][1]:20.4f}" for n in names)
             + f"{mean:12.4f}"
         )
     if args.json:

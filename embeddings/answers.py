@@ -3,8 +3,16 @@
 Each candidate sentence is scored by meaning (cosine between the question and the sentence)
 and by wording: the question's terms it contains, each weighted by how rare it is among the
 candidates (a term every candidate shares, such as the town's name, decides nothing), and
-the share of the question's character bigrams. Questions without Chinese (English) are
-scored by meaning alone. Below a threshold there is no answer rather than a guess.
+the word the question asks about (…什么样的框架 → 框架). A sentence from a lower-ranked
+passage needs a clearly better score: the passages' order already weighs both retrievers'
+evidence, a sentence's wording only its own. Questions without Chinese (English) are worded
+through the bridge (embeddings/bridge.py): their words' Chinese terms in the top passages.
+
+A heading that restates the question (三要做好某事。 for "如何做好某事？") says nothing new:
+the sentences under it answer instead, and the bare heading wins only when none follows it;
+any other sentence that restates the question gives way to the rest of its passage.
+When the question asks which part says something, the best heading answers; when it asks
+who wrote it, the best byline. Below a threshold there is no answer rather than a guess.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embeddings.bridge import CorpusText, bridge, is_foreign
+from embeddings.chunking import names_author
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.store import Sentences
@@ -28,6 +38,17 @@ _SENTENCE = re.compile(
 )
 _CLAUSE = re.compile(r"[^，,：:]+[，,：:]?")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_NUM = "一二三四五六七八九十"
+# The numbering of a heading, which restates nothing and answers nothing.
+_ORDINAL = re.compile(
+    rf"^([{_NUM}]{{1,3}}[、要是]|[（(][{_NUM}]{{1,3}}[)）]|第[{_NUM}]{{1,3}}[，、,：:]?)"
+)
+# A question asking which part, heading or article says something; one asking who wrote it.
+_ASKS_HEADING = re.compile(r"(哪一?部分|哪个部分|标题|题目|哪一?节|哪一?段|哪一?篇)")
+_ASKS_AUTHOR = re.compile(r"(作者是谁|谁写|谁撰写|谁的文章|哪位记者|记者是谁|由谁)")
+# The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
+_WH = re.compile(r"(什么样的?|什么|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?")
+_FOCUS_END = re.compile(r"[，。？！?!,、；;：:“”\s]")
 
 
 @dataclass(frozen=True)
@@ -42,12 +63,14 @@ class Answer:
 @dataclass(frozen=True)
 class AnswerConfig:
     passages: int = 3  # how many top passages to read
+    # Weights and thresholds chosen by benchmarks/tune_answers.py on the dev questions.
     weight_dense: float = 1.0
-    weight_terms: float = 0.5
-    weight_bigrams: float = 0.2
-    rank_decay: float = 0.02  # a later passage needs a slightly better sentence
-    threshold: float = 0.85  # for questions with Chinese; dense + wording (tune_answers.py)
-    threshold_dense_only: float = 0.77  # for questions without Chinese
+    weight_terms: float = 0.25
+    weight_focus: float = 0.1  # the sentence holds the word the question asks about
+    rank_decay: float = 0.1  # each step down the ranking costs a sentence this much
+    restates: float = 0.25  # a heading with less new wording than this restates the question
+    threshold: float = 0.9  # for questions with Chinese
+    threshold_bridged: float = 0.76  # without Chinese: the best sentence's meaning score
 
 
 def candidate_spans(text: str) -> list[tuple[int, int]]:
@@ -78,6 +101,40 @@ def _bigrams(text: str) -> set[str]:
     return {t[i : i + 2] for i in range(len(t) - 1)}
 
 
+def novelty(text: str, question: str) -> float:
+    """Share of a sentence's characters (numbering aside) in no character bigram of the question."""
+    t = "".join(_HAN.findall(_ORDINAL.sub("", normalize(text).strip())))
+    if not t:
+        return 0.0
+    q = _bigrams(question)
+    covered = [False] * len(t)
+    for i in range(len(t) - 1):
+        if t[i : i + 2] in q:
+            covered[i] = covered[i + 1] = True
+    return 1 - sum(covered) / len(t)
+
+
+def focus_terms(question: str, tokenizer: Tokenizer) -> list[str]:
+    """The words after the question word that name what is asked for (哪项置换工作 → 置换, 工作)."""
+    q = normalize(question)
+    m = _WH.search(q)
+    if not m:
+        return []
+    after = _FOCUS_END.split(q[m.end() :], maxsplit=1)[0][:6]
+    after = after.rsplit("的", 1)[-1]
+    return [t for t in tokenizer.tokens(after) if len(t) >= 2]
+
+
+def is_heading(text: str, section: str) -> bool:
+    """Whether a sentence is the heading of its passage's section (or one above it)."""
+    norm = normalize(text).strip()
+    for label in section.split(" › ") if section else []:
+        label = normalize(label).rstrip("…")
+        if len(label) >= 4 and norm.startswith(label):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Candidate:
     hit_rank: int
@@ -86,7 +143,10 @@ class Candidate:
     text: str
     dense: float
     terms: float
-    bigrams: float
+    focus: float = 0.0
+    heading: bool = False
+    novelty: float = 1.0
+    asked: bool = False  # the kind of sentence the question asks for: a heading, a byline
 
 
 def candidates(
@@ -97,7 +157,7 @@ def candidates(
     tokenizer: Tokenizer,
     passages: int = 3,
 ) -> list[Candidate]:
-    """Every candidate sentence of the top passages with its three feature scores.
+    """Every candidate sentence of the top passages with its feature scores.
 
     `qv` is the question's vector and `sentences` each passage's candidate spans with their
     vectors, stored at index time, so answering embeds nothing but the question (once, for
@@ -116,34 +176,88 @@ def candidates(
     texts = [hits[i].passage.text[s:e] for i, s, e in spans]
     norms = [normalize(t) for t in texts]
     dense = np.stack(vectors) @ qv
-    terms = query_terms(question, tokenizer)
+    wording = question
+    groups: list[tuple[str, ...]] = [(t,) for t in query_terms(question, tokenizer)]
+    if is_foreign(question):  # its Chinese terms, as the top passages spell them
+        corpus = CorpusText((h.passage.text for h in hits[:passages]), tokenizer)
+        bridged = bridge(question, corpus)
+        wording = " ".join(bridged.words())
+        # One group per English word: any of its translations is the word; a content word
+        # with no translation here is a group no sentence holds.
+        groups = [(normalize(w),) for w in bridged.names.values()]
+        groups += [tuple(normalize(w) for w in ws) for ws in bridged.terms.values()]
+        groups += [() for _ in bridged.missed]
     n = len(norms)
-    idf = {t: math.log((n + 1) / (0.5 + sum(t in x for x in norms))) for t in terms}
-    total = sum(idf.values())
-    q_bigrams = _bigrams(question)
+    idf = [
+        (g, math.log((n + 1) / (0.5 + sum(any(t in x for t in g) for x in norms)))) for g in groups
+    ]
+    total = sum(w for _, w in idf)
+    focus = focus_terms(question, tokenizer)
+    asks_heading = bool(_ASKS_HEADING.search(normalize(question)))
+    asks_author = bool(_ASKS_AUTHOR.search(normalize(question)))
     out = []
     for (i, s, e), text, norm, d in zip(spans, texts, norms, dense, strict=True):
-        term_score = sum(w for t, w in idf.items() if t in norm) / total if total > 0 else 0.0
-        bigram = len(q_bigrams & _bigrams(text)) / len(q_bigrams) if q_bigrams else 0.0
-        out.append(Candidate(i, s, e, text, float(d), term_score, bigram))
+        held = sum(w for g, w in idf if any(t in norm for t in g))
+        term_score = held / total if total > 0 else 0.0
+        heading = is_heading(text, hits[i].passage.section)
+        out.append(
+            Candidate(
+                i,
+                s,
+                e,
+                text,
+                float(d),
+                term_score,
+                focus=sum(t in norm for t in focus) / len(focus) if focus else 0.0,
+                heading=heading,
+                novelty=novelty(text, wording),
+                asked=asks_heading and heading or asks_author and names_author(text),
+            )
+        )
     return out
+
+
+def score(c: Candidate, config: AnswerConfig) -> float:
+    """A candidate's score: meaning, wording, the word asked about, and where it comes from."""
+    total = config.weight_dense * c.dense - config.rank_decay * c.hit_rank
+    return total + config.weight_terms * c.terms + config.weight_focus * c.focus
 
 
 def choose(
     cands: list[Candidate], has_chinese: bool, config: AnswerConfig
 ) -> tuple[Candidate | None, float]:
-    """The best candidate and its score, or None when it is below the threshold."""
-    best: tuple[float, int] = (float("-inf"), -1)
-    for j, c in enumerate(cands):
-        score = config.weight_dense * c.dense - config.rank_decay * c.hit_rank
-        if has_chinese:
-            score += config.weight_terms * c.terms + config.weight_bigrams * c.bigrams
-        best = max(best, (score, j))
-    score, j = best
-    threshold = config.threshold if has_chinese else config.threshold_dense_only
-    if j < 0 or score < threshold:
-        return None, score
-    return cands[j], score
+    """The best candidate and its score, or None when it is below the threshold.
+
+    When the question asks for a heading or an author and the top passages hold one, the
+    best of those is the answer. Otherwise a sentence that restates the question gives way
+    to the best other sentence of its passage (a heading: to the best sentence under it).
+    The best score of all still says whether the passages answer the question at all; for a
+    question without Chinese, its meaning alone: a dictionary sense its words share with a
+    sentence (capital → 资金) helps choose among sentences but says little about being on
+    topic.
+    """
+    scores = [score(c, config) for c in cands]
+    if not cands:
+        return None, float("-inf")
+    j = max(range(len(cands)), key=lambda x: (scores[x], -x))
+    best = cands[j]
+    asked = [x for x, c in enumerate(cands) if c.asked]
+    if asked:
+        best = cands[max(asked, key=lambda x: (scores[x], -x))]
+    elif best.novelty < config.restates:
+        others = [
+            x
+            for x, c in enumerate(cands)
+            if c.hit_rank == best.hit_rank
+            and c.novelty >= config.restates
+            and (c.start >= best.end and not c.heading if best.heading else x != j)
+        ]
+        if others:
+            best = cands[max(others, key=lambda x: (scores[x], -x))]
+    gate = scores[j] if has_chinese else cands[j].dense
+    if gate < (config.threshold if has_chinese else config.threshold_bridged):
+        return None, gate
+    return best, scores[j]
 
 
 def extract_answer(
@@ -162,12 +276,12 @@ def extract_answer(
     if not cands:
         return None, "the top passages hold no complete sentence"
     has_chinese = bool(_HAN.search(question))
-    best, score = choose(cands, has_chinese, config)
+    best, best_score = choose(cands, has_chinese, config)
     if best is None:
-        threshold = config.threshold if has_chinese else config.threshold_dense_only
+        threshold = config.threshold if has_chinese else config.threshold_bridged
         return None, (
             f"no sentence in the top passages answers the question well enough "
-            f"(best score {score:.2f}, threshold {threshold:.2f})"
+            f"(best score {best_score:.2f}, threshold {threshold:.2f})"
         )
     passage_id = hits[best.hit_rank].passage.passage_id
-    return Answer(best.text, passage_id, best.start, best.end, round(score, 4)), "ok"
+    return Answer(best.text, passage_id, best.start, best.end, round(best_score, 4)), "ok"

@@ -5,7 +5,10 @@ sections by its headings (Markdown `#` lines, which every source format's headin
 一、 / （一） / 一要 / 一是 / 第一; and runs of parallel lead sentences such as 更加… / 突出…),
 and each section into passages of about `target_chars` characters, cut at sentence ends with
 a small overlap. Every passage is a slice of the cleaned document text, so its offsets are
-exact, and knows the pages it lies on when the source had pages.
+exact, and knows the pages it lies on when the source had pages. A newspaper page that prints
+its headlines and bylines together at its foot gets each matched to its article (by wording
+and the byline's office): the article's passages lie under headline › subheading and carry
+the byline, and the printed headline is a passage of its article too.
 
 Over 300 lines on purpose: articles, headings and sentence packing are steps of one
 algorithm over the same blocks; split, they would pass private structures around.
@@ -31,7 +34,9 @@ from embeddings.text import (
     normalize,
 )
 
-CHUNKER_VERSION = "3"  # 3: Markdown headings open sections; passages know their pages
+# 3: Markdown headings open sections; passages know their pages. 4: a newspaper page's
+# articles have their headline as section path and their author as byline.
+CHUNKER_VERSION = "4"
 
 _NUM = "一二三四五六七八九十"
 _NUM_VALUE = {c: i + 1 for i, c in enumerate(_NUM)}
@@ -51,6 +56,9 @@ _OPENER = re.compile(r"^(近段时间|近段時間|近日|近期|日前|今年�
 _BYLINE = re.compile(
     r"(记者|記者|书记|書記|部长|部長|市长|市長|秘书长|秘書長|主任|评论员|評論員|中心组|中心組|委员|委員)"
 )
+_BYLINE_NAME = re.compile(r"\S.{1,40}\s[\u4e00-\u9fff·]{2,5}")
+_KICKER = r"(强调|強調|指出|表示)$"
+_REPORTER = re.compile(r"[（(](记者|記者|通讯员|通訊員)\s*([^）)]{2,12})[)）]")
 _SENTENCE = re.compile(
     rf"[^{re.escape(TERMINAL)}\n]+(?:[{re.escape(TERMINAL)}]+[{re.escape(CLOSERS)}]*|\n|$)"
 )
@@ -81,6 +89,7 @@ class Passage:
     start: int
     end: int
     pages: tuple[int, ...] = ()  # 1-based pages the text spans; () when the source has none
+    byline: str = ""  # the article's author and role, when a newspaper page prints them
 
 
 @dataclass
@@ -89,6 +98,9 @@ class _Article:
     title: str = ""
     headlines: list[Block] = field(default_factory=list)
     title_block: int | None = None  # index of the `#` block that is the document's title
+    path: list[str] = field(default_factory=list)  # headline › subheading, on a page
+    byline: str = ""
+    printed_headline: bool = False  # the headline and byline as printed apart: one passage
 
 
 def _number(s: str) -> int:
@@ -236,7 +248,7 @@ def _split_page(doc: CleanDocument) -> list[_Article]:
     wrapped = sum(1 for b in body if b.width) >= max(3, len(body) // 2)
     if not wrapped or len(headlines) < 2 or len(body) < 4:
         return [_Article(blocks, doc.title)]
-    titles = [h for h in headlines if not _BYLINE.search(h.text)]
+    titles = [h for h in headlines if not _is_byline(h.text)]
     wanted = max(len(titles) - _kickers(headlines), 1)
     leads = _parallel_leads(body)
     cuts: set[int] = set()
@@ -263,9 +275,7 @@ def _split_page(doc: CleanDocument) -> list[_Article]:
             cuts.add(i)
     bounds = [0, *sorted(cuts), len(body)]
     articles = [_Article(body[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
-    _assign_headlines(articles, headlines)
-    articles.append(_Article(headlines, PAGE_HEADLINES))
-    return articles
+    return articles + _assign_headlines(articles, headlines)
 
 
 def _width_changes(a: Block, b: Block) -> bool:
@@ -277,7 +287,7 @@ def _width_changes(a: Block, b: Block) -> bool:
 
 def _kickers(headlines: list[Block]) -> int:
     """Headlines that lead into the next one (…时强调 / …指出) rather than stand alone."""
-    return sum(1 for h in headlines[:-1] if re.search(r"(强调|強調|指出|表示)$", h.text))
+    return sum(1 for h in headlines[:-1] if re.search(_KICKER, h.text))
 
 
 def _continues(text: str) -> bool:
@@ -286,20 +296,70 @@ def _continues(text: str) -> bool:
     return h is not None and h[1] > 1
 
 
-def _assign_headlines(articles: list[_Article], headlines: list[Block]) -> None:
-    """Give each article the page headline that shares most wording with it."""
-    units: list[list[Block]] = []
+@dataclass
+class _Headline:
+    """A headline as the page prints it: kicker, headline, subheading, then the byline."""
+
+    blocks: list[Block]
+    lines: list[str]
+    byline: str = ""
+
+
+def _is_byline(text: str) -> bool:
+    """An author line: role words, then a name (湘潭市委常委、组织部部长 刘俊)."""
+    return bool(_BYLINE.search(text) and _BYLINE_NAME.fullmatch(text))
+
+
+def _headline_units(headlines: list[Block]) -> list[_Headline]:
+    """The headline blocks grouped per article: a kicker (…强调) leads into the next block,
+    a byline closes the headline before it, and each block's lines are headline › subheading."""
+    units: list[_Headline] = []
     for h in headlines:
-        if _BYLINE.search(h.text) and units:
-            continue  # a byline belongs to the headline before it
-        if units and re.search(r"(强调|強調|指出|表示)$", units[-1][-1].text):
-            units[-1].append(h)
+        if _is_byline(h.text) and units and not units[-1].byline:
+            units[-1].byline = " ".join(h.text.split())
+            units[-1].blocks.append(h)
+            continue
+        lines = h.text.split()
+        if units and not units[-1].byline and re.search(_KICKER, units[-1].lines[-1]):
+            units[-1].lines += lines
+            units[-1].blocks.append(h)
         else:
-            units.append([h])
+            units.append(_Headline([h], lines))
+    return units
+
+
+def names_author(text: str) -> bool:
+    """A byline (湘潭市委常委、组织部部长 刘俊) or a news lead naming its reporter (（记者 陈静）)."""
+    return _is_byline(text.strip()) or bool(_REPORTER.search(text[:40]))
+
+
+def _reporter(article: _Article) -> str:
+    """The reporter a news item names in its lead (本报讯（记者 陈静）), as its byline."""
+    m = _REPORTER.search(article.blocks[0].text[:40]) if article.blocks else None
+    return f"{m.group(1)} {m.group(2)}" if m else ""
+
+
+def _assign_headlines(articles: list[_Article], headlines: list[Block]) -> list[_Article]:
+    """Give each article its headline, subheading and byline from the foot of the page.
+
+    Each headline is matched to the article that shares most of its wording, and its byline's
+    role words to the article that speaks of that office (政法委书记 ↔ 政法, 组织部部长 ↔
+    组织部门); one headline per article, the best total over all pairings. Returns the
+    printed headlines as passages of their own, under their article's heading path; the ones
+    no article took stay together as the page's headlines.
+    """
+    units = _headline_units(headlines)
     grams = [_bigrams("".join(b.text for b in a.blocks)) for a in articles]
     df = Counter(g for c in grams for g in c)
     idf = {g: math.log(len(articles) / n) + 1 for g, n in df.items()}
-    score = [[_cosine(_bigrams(" ".join(b.text for b in u)), g, idf) for g in grams] for u in units]
+
+    def match(text: str, a: int) -> float:
+        return _cosine(_bigrams(text), grams[a], idf) if text else 0.0
+
+    score = [
+        [match(" ".join(u.lines), a) + match(_role(u.byline), a) for a in range(len(articles))]
+        for u in units
+    ]
     if len(units) <= 8 and len(articles) <= len(units):
         best = max(
             permutations(range(len(units)), len(articles)),
@@ -310,8 +370,27 @@ def _assign_headlines(articles: list[_Article], headlines: list[Block]) -> None:
         pairs = [
             (a, max(range(len(units)), key=lambda u: score[u][a])) for a in range(len(articles))
         ]
+    printed = []
     for a, u in pairs:
-        articles[a].title = " ".join(b.text for b in units[u])
+        article, unit = articles[a], units[u]
+        article.title = " ".join(unit.lines)
+        article.path = [_md_label(line) for line in unit.lines]
+        article.byline = unit.byline or _reporter(article)
+        printed.append(
+            _Article(unit.blocks, article.title, path=article.path, byline=article.byline)
+        )
+    for p in printed:
+        p.printed_headline = True
+    taken = {u for _, u in pairs}
+    rest = [b for u, unit in enumerate(units) if u not in taken for b in unit.blocks]
+    if rest:
+        printed.append(_Article(rest, PAGE_HEADLINES, path=[PAGE_HEADLINES], printed_headline=True))
+    return sorted(printed, key=lambda p: p.blocks[0].start)
+
+
+def _role(byline: str) -> str:
+    """The office of a byline without the person's name."""
+    return byline.rsplit(" ", 1)[0] if " " in byline else ""
 
 
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -378,13 +457,13 @@ def _article_chunks(
     if not article.blocks:
         return []
     begin, finish = article.blocks[0].start, article.blocks[-1].end
-    if article.title == PAGE_HEADLINES:
-        return [(begin, finish, [PAGE_HEADLINES])]
+    if article.printed_headline:
+        return [(begin, finish, article.path)]
     bounds = _section_bounds(article, text)
     chunks: list[tuple[int, int, list[str]]] = []
     for (s, p), (e, _) in zip(bounds, bounds[1:] + [(finish, [])], strict=False):
         for cs, ce in _pack(_sentences(text, s, e), config):
-            chunks.append((cs, ce, p))
+            chunks.append((cs, ce, article.path + p))
     merged: list[tuple[int, int, list[str]]] = []
     for i, (cs, ce, p) in enumerate(chunks):
         if merged:
@@ -420,7 +499,7 @@ def chunk(doc_id: str, doc: CleanDocument, config: ChunkerConfig | None = None) 
             body = doc.text[s:e]
             pid = passage_id(doc_id, body, seen[body])
             seen[body] += 1
-            passages.append(
-                Passage(pid, doc_id, title, " › ".join(path), body, s, e, doc.pages(s, e))
-            )
+            section = " › ".join(path)
+            pages = doc.pages(s, e)
+            passages.append(Passage(pid, doc_id, title, section, body, s, e, pages, article.byline))
     return passages

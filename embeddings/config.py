@@ -18,10 +18,11 @@ Fusion = Literal["rrf", "minmax"]
 @dataclass(frozen=True)
 class EngineConfig:
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
-    fusion: Fusion = "rrf"
-    rrf_k: int = 5  # weighted RRF, k=5, BM25 weight 3: benchmarks/results/fusion.md
+    # Min-max normalised scores mixed 0.4 dense / 0.6 BM25: benchmarks/results/fusion.md
+    fusion: Fusion = "minmax"
+    mix_alpha: float = 0.4  # dense share of the min-max mix
+    rrf_k: int = 5  # with fusion="rrf": weighted RRF, k=5, BM25 weight 3
     lexical_weight: float = 3.0
-    mix_alpha: float = 0.4  # dense share when fusion="minmax"
     candidates: int = 50  # how deep each retriever looks before fusion
     max_doc_ids: int = 100  # most documents in one search filter
     # How long a query waits for others to share its encoder call; 0: off. Off by default:

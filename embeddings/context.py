@@ -1,8 +1,9 @@
 """Document context added to every passage before embedding and BM25 indexing.
 
 A passage deep in a document rarely repeats what the document is about: the town it is
-about (永州, 耒阳), the title. Questions name them ("耒阳着力打造…"), so each passage is
-indexed with a short header of its document's title and its recurring place names.
+about (永州, 耒阳), the title, the author of a signed article. Questions name them
+("耒阳着力打造…", "组织部部长在文章中…"), so each passage is indexed with a short header of its
+document's title, its recurring place names, its byline and its heading path.
 The dense model and BM25 each read the passage with the header that measured best for it.
 """
 
@@ -39,10 +40,21 @@ def place_names(text: str, limit: int = 2, min_count: int = 3) -> list[str]:
 
 
 def passage_header(p: Passage | StoredPassage, context: str, *, title: bool = True) -> str:
-    """Title, recurring place names and heading path: what the passage is part of."""
+    """Title, recurring place names, byline and heading path: what the passage is part of.
+
+    Heading-path parts the title already says (a newspaper headline is both) are left out.
+    """
     parts = [p.title if title else "", context]
-    if p.section and p.section not in p.text[: len(p.section) + 4]:
-        parts.append(p.section)
+    if isinstance(p, Passage):
+        parts.append(p.byline)
+    path = p.section.split(" › ") if p.section else []
+    for k in range(len(path), 0, -1) if title else ():
+        if " ".join(path[:k]) == p.title:
+            del path[:k]
+            break
+    section = " › ".join(path)
+    if section and section not in p.text[: len(section) + 4]:
+        parts.append(section)
     return " ".join(x for x in parts if x)
 
 

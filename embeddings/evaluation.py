@@ -209,6 +209,10 @@ def answer_accuracy(
         ok = answer_is_correct(answer.text if answer else None, q.answers)
         if q.id in rows:
             rows[q.id]["answer"] = {"text": answer.text if answer else None, "correct": ok}
+            if answer:
+                rows[q.id]["answer"].update(
+                    passage_id=answer.passage_id, start=answer.start, end=answer.end
+                )
         answered += answer is not None
         correct += ok
     n = len(labelled)

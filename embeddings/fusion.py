@@ -1,4 +1,8 @@
-"""Rank fusion of result lists from different retrievers."""
+"""Rank fusion of result lists from different retrievers.
+
+Weighted RRF mixes ranks; the min-max mix mixes normalised scores convexly (as txtai's hybrid
+search does). benchmarks/tune_fusion.py measures both, and other mixes, on tuning data.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +62,7 @@ def fuse(
     mix_alpha: float = 0.4,
 ) -> list[tuple[int, float]]:
     """The hybrid ranking of the two candidate lists (method and constants by tune_fusion.py)."""
-    if not lexical:  # e.g. an English question: no Chinese terms to match
+    if not lexical:  # nothing BM25 could match
         return list(dense)
     if method == "minmax":
         return minmax_mix(dense, lexical, mix_alpha)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from embeddings.answers import Answer, Candidate, candidates, extract_answer
 from embeddings.backends.base import Backend
 from embeddings.batching import QueryBatcher
+from embeddings.bridge import lexical_query, lexical_search
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
 from embeddings.fusion import fuse
@@ -126,11 +127,10 @@ class Searcher:
         results = []
         for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
             dense = self.backend.dense_search(qvs[i], n, within) if qvs is not None else []
-            lexical = (
-                self.backend.lexical_search(self.tokenizer.tokens(query), n, within)
-                if mode != "dense"
-                else []
-            )
+            lexical: list[tuple[int, float]] = []
+            if mode != "dense":
+                lq = lexical_query(query, self.tokenizer, self.backend)
+                lexical = lexical_search(lq, self.tokenizer, self.backend, n, within)
             if mode == "dense":
                 ranked = dense[:k]
             elif mode == "lexical":

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     query_prompt: str | None = Field(None, description="Overrides the model's query prompt.")
     passage_prompt: str | None = Field(None, description="Overrides the model's passage prompt.")
     chunk_chars: int = Field(300, ge=50, le=4000, description="Target passage size in characters.")
-    fusion: Literal["rrf", "minmax"] = Field("rrf", description="How hybrid search fuses.")
+    fusion: Literal["rrf", "minmax"] = Field("minmax", description="How hybrid search fuses.")
     rrf_k: int = Field(5, ge=1, description="Reciprocal-rank-fusion constant of hybrid search.")
     lexical_weight: float = Field(3.0, gt=0, description="Weight of the BM25 ranking in RRF.")
     mix_alpha: float = Field(0.4, ge=0, le=1, description="Dense share in the min-max mix.")

@@ -105,7 +105,7 @@ def test_english_refusal_quotes_the_threshold_it_was_held_to(client: TestClient)
     r = client.post("/ask", json={"question": "What is the capital of Australia?"})
     assert r.status_code == 200 and r.json()["answer"] is None
     reason = r.json()["reason"]
-    assert f"threshold {AnswerConfig().threshold_dense_only:.2f}" in reason
+    assert f"threshold {AnswerConfig().threshold_bridged:.2f}" in reason
     assert f"threshold {AnswerConfig().threshold:.2f}" not in reason
 
 
@@ -121,3 +121,103 @@ def test_ask_embeds_only_the_question_once(seed_engine) -> None:
         del encoder._embed
     assert result.answer is not None and "童車" in result.answer.text
     assert len(calls) == 1 and len(calls[0]) == 1
+
+
+# --- choosing the sentence: pure functions on made-up passages -----------------------------
+
+
+def _hits_and_sentences(passages, dims: int = 8):
+    """Hits for (text, section, {sentence: cosine}) passages, with sentence vectors whose
+    cosine with the question vector (returned too) is the given one."""
+    import numpy as np
+
+    from embeddings.hits import Hit
+    from embeddings.store import Sentences, StoredPassage
+
+    qv = np.zeros(dims, dtype=np.float32)
+    qv[0] = 1.0
+    hits, sentences = [], {}
+    for i, (text, section, cosines) in enumerate(passages):
+        p = StoredPassage(i, f"p{i}", f"doc{i}", 0, "标题", section, text, 0, len(text))
+        hits.append(Hit(p, 1.0 / (i + 1), {}))
+        spans = candidate_spans(text)
+        vectors = np.zeros((len(spans), dims), dtype=np.float32)
+        for k, (s, e) in enumerate(spans):
+            c = cosines[text[s:e]]
+            vectors[k, 0], vectors[k, 1] = c, (1 - c * c) ** 0.5
+        sentences[i] = Sentences(spans, vectors)
+    return hits, qv, sentences
+
+
+def _answer(question: str, passages) -> str | None:
+    from embeddings.answers import extract_answer
+    from embeddings.tokenizer import default_tokenizer
+
+    hits, qv, sentences = _hits_and_sentences(passages)
+    answer, _ = extract_answer(question, hits, qv, sentences, default_tokenizer())
+    return answer.text if answer else None
+
+
+HEADED = (
+    "三要做好安全生产。坚持预防为主，推进隐患排查治理常态化。加强应急演练。",
+    "三要做好安全生产",
+    {
+        "三要做好安全生产。": 0.93,
+        "坚持预防为主，推进隐患排查治理常态化。": 0.89,
+        "加强应急演练。": 0.88,
+    },
+)
+
+
+def test_a_heading_that_restates_the_question_gives_way_to_the_sentence_under_it() -> None:
+    # The heading matches the question best (meaning and words) but says nothing new.
+    assert _answer("县里如何做好安全生产？", [HEADED]) == "坚持预防为主，推进隐患排查治理常态化。"
+
+
+def test_the_bare_heading_answers_when_nothing_follows_it() -> None:
+    bare = ("三要做好安全生产。", "三要做好安全生产", {"三要做好安全生产。": 0.93})
+    assert _answer("县里如何做好安全生产？", [bare]) == "三要做好安全生产。"
+
+
+def test_a_question_asking_for_the_part_gets_the_heading() -> None:
+    assert _answer("讲安全生产的是哪一部分？", [HEADED]) == "三要做好安全生产。"
+
+
+def test_a_sentence_from_a_lower_passage_needs_a_clearly_better_score() -> None:
+    first = ("推进定向融资产品置换工作。", "", {"推进定向融资产品置换工作。": 0.88})
+    second = ("推进融资平台转型工作。", "", {"推进融资平台转型工作。": 0.92})
+    assert _answer("要推进哪项置换工作？", [first, second]) == "推进定向融资产品置换工作。"
+
+
+def test_the_word_asked_about_decides_between_close_sentences() -> None:
+    # Each sentence holds one of the question's words besides 建立; meaning slightly prefers
+    # the first, but the question asks for a 框架.
+    passage = (
+        "建立健全突发事件工作格局。三是建立大安全大应急框架。",
+        "",
+        {"建立健全突发事件工作格局。": 0.9, "三是建立大安全大应急框架。": 0.89},
+    )
+    assert _answer("针对突发事件要建立什么样的框架？", [passage]) == "三是建立大安全大应急框架。"
+
+
+def test_an_english_question_is_worded_through_the_bridge() -> None:
+    # Meaning alone prefers the first sentence; the bridged words (提案, 办理, 转变) the second.
+    passage = (
+        "要强化责任意识，切实抓好提案办理。推动提案办理由“答复型”向“落实型”转变。",
+        "",
+        {
+            "要强化责任意识，切实抓好提案办理。": 0.82,
+            "推动提案办理由“答复型”向“落实型”转变。": 0.81,
+        },
+    )
+    answer = _answer("How should proposal handling be transformed?", [passage])
+    assert answer == "推动提案办理由“答复型”向“落实型”转变。"
+
+
+def test_a_question_asking_who_wrote_gets_the_byline() -> None:
+    printed = (
+        "坚定不移抓落实 一心一意优服务\n湘潭市委常委、市委秘书长 刘新华",
+        "坚定不移抓落实 › 一心一意优服务",
+        {"坚定不移抓落实 一心一意优服务": 0.92, "湘潭市委常委、市委秘书长 刘新华": 0.86},
+    )
+    assert _answer("《坚定不移抓落实》的作者是谁？", [printed]) == "湘潭市委常委、市委秘书长 刘新华"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.chunking import CHUNKER_VERSION, PAGE_HEADLINES, ChunkerConfig, Passage, chunk
+from embeddings.chunking import CHUNKER_VERSION, ChunkerConfig, Passage, chunk
 from embeddings.text import CleanDocument, clean
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -89,49 +89,73 @@ OUTLINES: dict[str, list[Path_]] = {
         ),
         *parts("四、不断增进民生福祉", "一是牢记宗旨意识", "二是办好民生实事", "三是密切联系群众"),
     ],
-    # A newspaper page: four signed articles with their own headings, two news items.
-    "004": [
-        ("一要在深刻领会重大意义中坚定前行方向",),
-        ("二要在准确把握精神实质中凝聚奋进力量",),
-        ("三要在全面贯彻实践要求中彰显担当作为",),
-        ("一是体现时代性",),
-        ("二是把握规律性",),
-        ("三是富于创造性",),
-        ("一是提高站位抓落实",),
-        ("二是较真碰硬抓落实",),
-        ("三是改革创新抓落实",),
-        ("更加忠诚地捍卫“两个确立”",),
-        ("更深层次地推进高质量发展",),
-        ("更加坚定地站稳人民立场",),
-        ("突出科学理论武装",),
-        ("突出正确用人导向",),
-        ("突出“第一资源”开发",),
-        ("突出基层基础夯实",),
-    ],
 }
 
-# The articles of page 004: the headline printed for each at the foot of the page, and the
-# words the article's text begins and ends with.
-ARTICLES_004 = [
+# The articles of page 004 as a reader pairs them with the headlines printed together at the
+# foot of the page: headline (after its kicker, for the second news item) › subheading, the
+# byline under it (the author's offices and name; a news item's reporter is named in its
+# lead instead), and the words the article's text begins and ends with.
+ARTICLES_004: list[tuple[Path_, str, str, str]] = [
     (
-        "深学细悟笃行党的二十大精神 奋力开创新时代湘潭政法工作新局面",
+        ("深学细悟笃行党的二十大精神", "奋力开创新时代湘潭政法工作新局面"),
+        "湘潭市委常委、市委政法委书记 向敏",
         "党的二十大在政治上",
         "担当的政法铁军。",
     ),
-    ("坚定不移抓落实 一心一意优服务", "近段时间，我反复学习", "新湘潭的强大合力。"),
-    ("学习贯彻党的二十大精神 开创高质量发展新局面", "党的二十大是在全党全国", "把我们的事业干好。"),
     (
-        "坚持以党的二十大精神为指引 谱写湘潭组织工作新篇章",
+        ("坚定不移抓落实", "一心一意优服务"),
+        "湘潭市委常委、市委秘书长 刘新华",
+        "近段时间，我反复学习",
+        "新湘潭的强大合力。",
+    ),
+    (
+        ("学习贯彻党的二十大精神", "开创高质量发展新局面"),
+        "湘潭市委常委、副市长 董巍",
+        "党的二十大是在全党全国",
+        "把我们的事业干好。",
+    ),
+    (
+        ("坚持以党的二十大精神为指引", "谱写湘潭组织工作新篇章"),
+        "湘潭市委常委、组织部部长 刘俊",
         "党的二十大报告对深入推进",
         "提升两个覆盖质效。",
     ),
-    ("市政协召开十三届五次常委会议", "本报讯（记者 陈静）", "事事有着落。"),
+    (("市政协召开十三届五次常委会议",), "记者 陈静", "本报讯（记者 陈静）", "事事有着落。"),
     (
-        "刘志仁在市青年企业家商会宣讲党的二十大精神时强调 "
-        "把思想和行动统一到党的二十大精神上来 在服务湘潭经济发展上当主力挑大梁",
+        (
+            "刘志仁在市青年企业家商会宣讲党的二十大精神时强调",
+            "把思想和行动统一到党的二十大精神上来",
+            "在服务湘潭经济发展上当主力挑大梁",
+        ),
+        "记者 符瑶",
         "本报讯（记者 符瑶）",
         "迈向更高水平。",
     ),
+]
+_ZF, _MS, _JK, _ZZ, _ZX, _LZR = (headline for headline, *_ in ARTICLES_004)
+
+
+def article(headline: Path_, *items: str) -> list[Path_]:
+    """A page article under its headline, and the headings inside it."""
+    return [headline, *((*headline, item) for item in items)]
+
+
+# A newspaper page: four signed articles with their own headings, two news items.
+OUTLINES["004"] = [
+    *article(
+        _ZF,
+        "一要在深刻领会重大意义中坚定前行方向",
+        "二要在准确把握精神实质中凝聚奋进力量",
+        "三要在全面贯彻实践要求中彰显担当作为",
+    ),
+    *article(_MS, "一是体现时代性", "二是把握规律性", "三是富于创造性"),
+    (*_MS, "一是提高站位抓落实"),
+    (*_MS, "二是较真碰硬抓落实"),
+    (*_MS, "三是改革创新抓落实"),
+    *article(_JK, "更加忠诚地捍卫“两个确立”", "更深层次地推进高质量发展", "更加坚定地站稳人民立场"),
+    *article(_ZZ, "突出科学理论武装", "突出正确用人导向", "突出“第一资源”开发", "突出基层基础夯实"),
+    *article(_ZX),
+    *article(_LZR),
 ]
 
 
@@ -153,11 +177,13 @@ def heading_spans(prefix: str) -> dict[Path_, tuple[int, int]]:
     """Where each outline heading starts in the text, and where the next one not under it does."""
     text = cleaned(prefix).text
     outline = OUTLINES[prefix]
+    # A page article's headline is printed apart from it: the article starts with its text.
+    heads = {h: text.index(first) for h, _, first, _ in ARTICLES_004} if prefix == "004" else {}
     starts, pos = [], 0
     for path in outline:
-        pos = text.index(path[-1], pos)
+        pos = heads[path] if path in heads else text.index(path[-1], pos)
         starts.append(pos)
-    breaks = [text.index(first) for _, first, _ in ARTICLES_004] if prefix == "004" else []
+    breaks = list(heads.values())
     spans = {}
     for i, (path, start) in enumerate(zip(outline, starts, strict=True)):
         later = [
@@ -185,11 +211,22 @@ def test_outline_headings_open_a_paragraph_or_a_sentence(prefix: str) -> None:
 # --- passages follow the outline -----------------------------------------------------------
 
 
+def foot_004() -> int:
+    """Where page 004 prints its headlines and bylines together, after its last article."""
+    text = cleaned("004").text
+    return text.index("迈向更高水平。") + len("迈向更高水平。")
+
+
+def printed_headline(p: Passage) -> bool:
+    """A passage of page 004's foot: an article's headline (and byline) as printed apart."""
+    return p.doc_id.startswith("004") and p.start >= foot_004()
+
+
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_every_heading_has_passages_and_nothing_else_is_a_section(prefix: str) -> None:
-    expected = {(), *OUTLINES[prefix]}
-    if prefix == "004":
-        expected.add((PAGE_HEADLINES,))  # the page's list of headlines, read on its own
+    expected = {*OUTLINES[prefix]}
+    if prefix != "004":  # on the page, every passage is part of an article
+        expected.add(())  # the text before the first heading
     assert {path_of(p) for p in passages_of(prefix)} == expected
 
 
@@ -200,10 +237,12 @@ def test_passages_lie_under_their_heading_in_document_order(prefix: str) -> None
     last = -1
     for p in passages_of(prefix):
         path = path_of(p)
-        if path in ((), (PAGE_HEADLINES,)):
-            continue
+        if path == () or printed_headline(p):
+            continue  # the text before the first heading; headlines printed at the page's foot
         start, end = spans[path]
         assert start < p.end and p.start < end, (p.section, p.start, p.end)
+        if any(path == headline for headline, *_ in ARTICLES_004):
+            continue  # a page article's own text, which may follow its numbered items
         assert order.index(path) >= last, p.section
         last = order.index(path)
 
@@ -226,16 +265,38 @@ def test_001_title_is_the_printed_title_and_ordinals_in_words_are_not_headings()
 def test_004_each_article_carries_its_own_headline_and_stays_inside_it() -> None:
     text = cleaned("004").text
     spans = {}
-    for headline, first, last in ARTICLES_004:
-        spans[headline] = (text.index(first), text.index(last) + len(last))
+    for headline, _, first, last in ARTICLES_004:
+        spans[" ".join(headline)] = (text.index(first), text.index(last) + len(last))
     passages = passages_of("004")
-    assert {p.title for p in passages} == {*spans, PAGE_HEADLINES}
+    assert {p.title for p in passages} == {*spans}
     for p in passages:
-        if p.title == PAGE_HEADLINES:
-            assert all(headline.split()[0] in p.text for headline in spans)
-            continue
+        if printed_headline(p):
+            continue  # checked with the bylines below
         start, end = spans[p.title]
         assert start <= p.start and p.end <= end, (p.title, p.text[:20])
+
+
+def test_004_lists_each_articles_headline_and_author() -> None:
+    """Each article under headline › subheading, with its author: the byline printed under
+    its headline at the foot, or the reporter its lead names (本报讯（记者 …）)."""
+    text = cleaned("004").text
+    foot = text[foot_004() :]
+    passages = passages_of("004")
+    for headline, byline, first, _ in ARTICLES_004:
+        assert all(line in foot for line in headline)
+        signed = byline in foot
+        assert signed or text.index(byline) < text.index(first) + len(first)  # the lead's
+        mine = [p for p in passages if p.title == " ".join(headline)]
+        body = [p for p in mine if not printed_headline(p)]
+        (printed,) = [p for p in mine if printed_headline(p)]
+        assert body[0].text.startswith(first)
+        # The headline as printed, with the byline under it when the page prints one.
+        assert printed.text.split() == [*headline, *(byline.split() if signed else [])]
+        for p in mine:
+            assert path_of(p)[: len(headline)] == headline, p.section
+            assert p.byline == byline
+    assert all(p.section for p in passages)  # no passage of the page without a heading path
+    assert all(p.byline == "" for prefix in PREFIXES[:4] for p in passages_of(prefix))
 
 
 # --- passage shape -------------------------------------------------------------------------
@@ -277,9 +338,9 @@ def test_long_sections_split_at_sentence_ends_with_overlap() -> None:
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_tiny_fragments_are_merged(prefix: str) -> None:
+    # A headline printed on its own at the page's foot is a whole, however short.
     assert all(
-        len(p.text) >= ChunkerConfig().min_chars or p.section == PAGE_HEADLINES
-        for p in passages_of(prefix)
+        len(p.text) >= ChunkerConfig().min_chars or printed_headline(p) for p in passages_of(prefix)
     )
 
 
@@ -312,7 +373,7 @@ MARKDOWN = """# 基层治理工作笔记
 
 
 def test_version() -> None:
-    assert CHUNKER_VERSION == "3"
+    assert CHUNKER_VERSION == "4"
 
 
 def test_markdown_headings_nest_by_level() -> None:

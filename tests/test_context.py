@@ -24,3 +24,27 @@ def test_inputs_carry_section_and_context_and_dense_is_normalised() -> None:
 def test_section_already_at_the_start_of_the_text_is_not_repeated() -> None:
     p = Passage("id", "d", "T", "一要做强实体经济", "一要做强实体经济。聚焦产业。", 0, 14)
     assert lexical_input(p) == "T\n一要做强实体经济。聚焦产业。"
+
+
+def test_a_signed_article_gives_both_retrievers_its_byline_and_its_headline_once() -> None:
+    p = Passage(
+        "id",
+        "004",
+        "坚定不移抓落实 一心一意优服务",
+        "坚定不移抓落实 › 一心一意优服务 › 一是提高站位抓落实",
+        "一是提高站位抓落实，解决好忠诚问题。",
+        0,
+        18,
+        byline="湘潭市委常委、市委秘书长 刘新华",
+    )
+    # BM25: the headline as title (not again as path), the byline; the item's heading is the
+    # passage's own first words.
+    assert lexical_input(p) == (
+        "坚定不移抓落实 一心一意优服务 湘潭市委常委、市委秘书长 刘新华\n"
+        "一是提高站位抓落实，解决好忠诚问题。"
+    )
+    # The dense model has no title: the headline comes with the heading path.
+    assert dense_input(p) == (
+        "湘潭市委常委、市委秘书长 刘新华 坚定不移抓落实 › 一心一意优服务 › 一是提高站位抓落实\n"
+        "一是提高站位抓落实,解决好忠诚问题。"
+    )

