@@ -29,13 +29,11 @@ from embeddings.chunking import names_author
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.store import Sentences
-from embeddings.text import CLOSERS, TERMINAL, normalize
+from embeddings.text import SENTENCE_BODY, SENTENCE_END, han_bigrams, normalize
 from embeddings.tokenizer import Tokenizer
 
 MAX_ANSWER_CHARS = 200
-_SENTENCE = re.compile(
-    rf"[^{re.escape(TERMINAL)}\n]+(?:[{re.escape(TERMINAL)}]+[{re.escape(CLOSERS)}]*)?"
-)
+_SENTENCE = re.compile(rf"{SENTENCE_BODY}(?:{SENTENCE_END})?")
 _CLAUSE = re.compile(r"[^，,：:]+[，,：:]?")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _NUM = "一二三四五六七八九十"
@@ -96,17 +94,12 @@ def candidate_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _bigrams(text: str) -> set[str]:
-    t = "".join(_HAN.findall(normalize(text)))
-    return {t[i : i + 2] for i in range(len(t) - 1)}
-
-
 def novelty(text: str, question: str) -> float:
     """Share of a sentence's characters (numbering aside) in no character bigram of the question."""
     t = "".join(_HAN.findall(_ORDINAL.sub("", normalize(text).strip())))
     if not t:
         return 0.0
-    q = _bigrams(question)
+    q = set(han_bigrams(question))
     covered = [False] * len(t)
     for i in range(len(t) - 1):
         if t[i : i + 2] in q:

@@ -25,13 +25,15 @@ from itertools import permutations
 
 from embeddings.text import (
     CLOSERS,
+    SENTENCE_BODY,
+    SENTENCE_END,
     TERMINAL,
     Block,
     CleanDocument,
+    han_bigrams,
     heading_level,
     heading_text,
     is_prose,
-    normalize,
 )
 
 # 3: Markdown headings open sections; passages know their pages. 4: a newspaper page's
@@ -59,9 +61,7 @@ _BYLINE = re.compile(
 _BYLINE_NAME = re.compile(r"\S.{1,40}\s[\u4e00-\u9fff·]{2,5}")
 _KICKER = r"(强调|強調|指出|表示)$"
 _REPORTER = re.compile(r"[（(](记者|記者|通讯员|通訊員)\s*([^）)]{2,12})[)）]")
-_SENTENCE = re.compile(
-    rf"[^{re.escape(TERMINAL)}\n]+(?:[{re.escape(TERMINAL)}]+[{re.escape(CLOSERS)}]*|\n|$)"
-)
+_SENTENCE = re.compile(rf"{SENTENCE_BODY}(?:{SENTENCE_END}|\n|$)")  # a line ends one too
 _LABEL_END = re.compile(r"[。，,；;：:！？!?\n]")
 _MD_LABEL_CHARS = 40
 _MD = "#"  # the stack kind of a Markdown heading
@@ -212,11 +212,6 @@ def _section_bounds(article: _Article, text: str) -> list[tuple[int, list[str]]]
     return bounds
 
 
-def _bigrams(text: str) -> Counter[str]:
-    t = re.sub(r"[^\u4e00-\u9fff]", "", normalize(text))
-    return Counter(t[i : i + 2] for i in range(len(t) - 1))
-
-
 def _cosine(a: Counter[str], b: Counter[str], idf: dict[str, float]) -> float:
     dot = sum(a[g] * b[g] * idf.get(g, 1.0) ** 2 for g in a.keys() & b.keys())
     na = math.sqrt(sum((v * idf.get(g, 1.0)) ** 2 for g, v in a.items()))
@@ -257,7 +252,7 @@ def _split_page(doc: CleanDocument) -> list[_Article]:
         if _NEWS_LEAD.match(cur.text) or _width_changes(prev, cur) and i - 1 not in leads:
             cuts.add(i)
     blocked = {i for i in range(1, len(body)) if i in leads or _continues(body[i].text)}
-    grams = [_bigrams(b.text) for b in body]
+    grams = [han_bigrams(b.text) for b in body]
     df = Counter(g for c in grams for g in c)
     idf = {g: math.log(len(body) / n) + 1 for g, n in df.items()}
     scored = []
@@ -349,12 +344,12 @@ def _assign_headlines(articles: list[_Article], headlines: list[Block]) -> list[
     no article took stay together as the page's headlines.
     """
     units = _headline_units(headlines)
-    grams = [_bigrams("".join(b.text for b in a.blocks)) for a in articles]
+    grams = [han_bigrams("".join(b.text for b in a.blocks)) for a in articles]
     df = Counter(g for c in grams for g in c)
     idf = {g: math.log(len(articles) / n) + 1 for g, n in df.items()}
 
     def match(text: str, a: int) -> float:
-        return _cosine(_bigrams(text), grams[a], idf) if text else 0.0
+        return _cosine(han_bigrams(text), grams[a], idf) if text else 0.0
 
     score = [
         [match(" ".join(u.lines), a) + match(_role(u.byline), a) for a in range(len(articles))]

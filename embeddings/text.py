@@ -15,6 +15,7 @@ import re
 import statistics
 import unicodedata
 from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,6 +25,10 @@ CLEANER_VERSION = "3"  # 3: Markdown headings stay blocks; form feeds mark pages
 
 TERMINAL = "。！？；…!?;"
 CLOSERS = "”’」』）)》"
+# What a sentence is, for the chunker and the answer extractor alike: text up to its closing
+# punctuation (and any closing quotes or brackets after it). Each adds how a sentence may end.
+SENTENCE_BODY = rf"[^{re.escape(TERMINAL)}\n]+"
+SENTENCE_END = rf"[{re.escape(TERMINAL)}]+[{re.escape(CLOSERS)}]*"
 _TONE = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 # A pinyin gloss glued to a Han character: 學(xué) -> 學. Needs a tone mark, so (2022), (黨組)
 # and （一） are left alone.
@@ -535,3 +540,9 @@ def _title(blocks: list[Block]) -> str:
 
 def looks_like_title(text: str) -> bool:
     return len(text) <= 80 and not _ends_sentence(text) and "。" not in text
+
+
+def han_bigrams(text: str) -> Counter[str]:
+    """Character bigrams of the Han characters of `text`, script- and width-insensitive."""
+    t = "".join(_HAN.findall(normalize(text)))
+    return Counter(t[i : i + 2] for i in range(len(t) - 1))
