@@ -4,6 +4,9 @@ Relevance is judged from the labels a question carries: a passage is relevant if
 in `relevant_passages`, or if it lies in one of `relevant_docs` (when given) and contains one
 of `answers` (when given), matched without regard to script or white space (OpenCC t2s,
 full/half width, white space removed). Metrics come from ranx.
+
+Over 300 lines on purpose (just): question files, relevance, metrics and answer accuracy
+are the one evaluation every caller (CLI, HTTP batch, benchmarks) shares.
 """
 
 from __future__ import annotations
