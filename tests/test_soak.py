@@ -82,4 +82,8 @@ def test_a_first_english_query_does_not_stall_searches_queued_behind_a_write(
             t.join(timeout=180)
     finally:
         server.kill()
-    assert took["chinese"] < 1.5, f"a plain lexical search waited: {took}"
+    # Relative to the English query's own time, so a loaded machine slows both alike: had the
+    # Chinese search waited behind the bridge, it would end about when the English one does.
+    assert took["chinese"] < max(1.5, 0.5 * took["english"]), (
+        f"a plain lexical search waited: {took}"
+    )
