@@ -15,6 +15,7 @@ import argparse
 import os
 import platform
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -44,8 +45,6 @@ def corpus(folder: Path, rounds: int) -> None:
 
 def texts_embedded(data: Path) -> int:
     """Rows the run added to the embedding cache: every text it embedded."""
-    import sqlite3
-
     total = 0
     for db in (data / "cache" / "embeddings").glob("*.sqlite"):
         with sqlite3.connect(db) as c:

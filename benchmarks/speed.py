@@ -147,9 +147,9 @@ def main() -> int:
             proc.wait(timeout=30)
     for key, value in results.items():
         print(f"{key}: {value}")
+    results["load_after"] = round(os.getloadavg()[0], 1)
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    results["load_after"] = round(os.getloadavg()[0], 1)
     args.out.write_text(to_markdown(results, args.requests), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

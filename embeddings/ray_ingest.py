@@ -13,6 +13,7 @@ distribution: scheduling, retries and the actor pool are Ray's.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +90,6 @@ def index_with_ray(
     factory must build the same model as the indexer's encoder: the backend's manifest
     checks name and dimension, and a passage embedded by another model would be wrong.
     """
-    import time
-
     import ray
 
     t0 = time.perf_counter()

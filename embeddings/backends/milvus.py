@@ -68,7 +68,13 @@ class MilvusUnavailableError(BackendUnavailableError):
     """Milvus cannot be reached, or lacks what this backend needs."""
 
 
-_UNREACHABLE = ("fail connecting", "server unavailable", "unavailable", "deadline exceeded")
+_UNREACHABLE = ("fail connecting", "unavailable", "deadline exceeded")
+
+
+def _says(exc: Exception, words: Sequence[str]) -> bool:
+    """Whether a Milvus error's message names one of `words` (its codes vary by version)."""
+    message = str(exc).lower()
+    return any(word in message for word in words)
 
 
 class _Guarded:
@@ -87,7 +93,7 @@ class _Guarded:
             try:
                 return attr(*args, **kwargs)
             except self._pm.MilvusException as exc:
-                if any(word in str(exc).lower() for word in _UNREACHABLE):
+                if _says(exc, _UNREACHABLE):
                     raise MilvusUnavailableError(
                         f"Milvus at {self._uri} does not answer ({exc})"
                     ) from exc
@@ -417,7 +423,7 @@ class MilvusBackend:
                 raise
             result.removed = self._sweep([*gone, *gens], list(gens.values()))
         except self._pm.MilvusException as exc:
-            if any(word in str(exc).lower() for word in _FULL):
+            if _says(exc, _FULL):
                 raise StorageFullError(f"Milvus at {self.uri} refuses writes: {exc}") from exc
             raise
         return result
