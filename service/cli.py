@@ -222,8 +222,8 @@ def _index_with_ray(
     if args.ray not in ("local", "auto"):
         _probe_ray(args.ray)
     cpus = max(1, int(args.ray_cpus))
-    # one ONNX thread per CPU Ray gives a worker: more would fight the other workers' threads
-    worker_settings = settings.model_copy(update={"onnx_threads": cpus})
+    # one batch at a time per CPU Ray gives a worker: more would fight the other workers
+    worker_settings = settings.model_copy(update={"onnx_threads": 1, "onnx_parallel": cpus})
     options = RayOptions(
         address=None if args.ray == "local" else args.ray,
         workers=args.ray_workers,

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from embeddings.answers import Answer
 from embeddings.highlight import term_spans
 from embeddings.hits import Hit
 from embeddings.store import Document, StoredPassage
 from service import schemas
+
+
+def respond(model: BaseModel) -> Response:
+    """`model` as the JSON response. A route that returns its pydantic model has FastAPI
+    validate it again against the response model, in a second thread-pool hop that cost
+    more than a lexical search; the model here was built and checked by the route."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def hit(h: Hit, terms: list[str] | None = None, answer: Answer | None = None) -> schemas.Hit:

@@ -34,6 +34,7 @@ def build_encoder(settings: Settings) -> Encoder | OnnxEncoder:
                 cache_dir=settings.data_dir / "cache" / "embeddings",
                 batch_size=settings.encode_batch_size,
                 threads=settings.onnx_threads,
+                parallel=settings.onnx_parallel,
                 query_prompt=settings.query_prompt,
                 passage_prompt=settings.passage_prompt,
             )

@@ -49,7 +49,12 @@ class Settings(BaseSettings):
     encoder_backend: Literal["onnx", "torch"] = Field(
         "onnx", description="onnx: int8 ONNX Runtime copy of the default model; torch: PyTorch."
     )
-    onnx_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0: cores.")
+    onnx_threads: int = Field(
+        1, ge=0, description="ONNX Runtime intra-op threads per call; 0: one per core."
+    )
+    onnx_parallel: int = Field(
+        0, ge=0, description="Passage batches embedded side by side; 0: one per core."
+    )
     workers: int = Field(1, ge=1, description="uvicorn worker processes (Milvus backend only).")
     # Storage backend
     backend: Literal["local", "milvus"] = "local"

@@ -205,6 +205,19 @@ def test_long_passages_batch_in_fewer_rows(
     assert cosines(together[picks], alone).min() >= 0.99
 
 
+def test_batches_run_side_by_side_give_the_same_vectors(
+    onnx_dir: Path, seed_passages: list[str]
+) -> None:
+    """Parallel batches hold the same texts as sequential ones, so the vectors are equal."""
+    texts = seed_passages[:40]
+    one = OnnxEncoder(MODEL, model_path=onnx_dir, batch_size=8, parallel=1)
+    two = OnnxEncoder(MODEL, model_path=onnx_dir, batch_size=8, parallel=2)
+    assert (two.parallel, one.parallel) == (2, 1)
+    assert np.array_equal(one.encode_passages(texts), two.encode_passages(texts))
+    with pytest.raises(ValueError, match="parallel"):
+        OnnxEncoder(MODEL, model_path=onnx_dir, parallel=-1)
+
+
 def test_passage_cache_is_reused(onnx_dir: Path, tmp_path: Path, seed_passages: list[str]) -> None:
     texts = seed_passages[:5]
     first = OnnxEncoder(MODEL, model_path=onnx_dir, cache_dir=tmp_path)

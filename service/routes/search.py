@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from service import convert
 from service.deps import EngineDep, SettingsDep
@@ -30,9 +30,9 @@ def run_search(engine: EngineDep, req: SearchRequest) -> SearchResponse:
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(req: SearchRequest, engine: EngineDep) -> SearchResponse:
+def search(req: SearchRequest, engine: EngineDep) -> Response:
     """The passages that best answer `query`."""
-    return run_search(engine, req)
+    return convert.respond(run_search(engine, req))
 
 
 @router.get("/search", response_model=SearchResponse)
@@ -42,11 +42,13 @@ def search_get(
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     mode: Mode = "hybrid",
     doc_ids: Annotated[list[str] | None, Query()] = None,
-) -> SearchResponse:
+) -> Response:
     """`POST /search` for links and browsers: `/search?q=…&k=5`."""
     if not q.strip():
         raise HTTPException(422, "`q` must contain some text, not only spaces")
-    return run_search(engine, SearchRequest(query=q, k=k, mode=mode, doc_ids=doc_ids))
+    return convert.respond(
+        run_search(engine, SearchRequest(query=q, k=k, mode=mode, doc_ids=doc_ids))
+    )
 
 
 @router.post(
@@ -54,9 +56,7 @@ def search_get(
     response_model=BatchSearchResponse,
     responses={413: {"description": "More queries than the batch limit."}},
 )
-def search_batch(
-    req: BatchSearchRequest, engine: EngineDep, settings: SettingsDep
-) -> BatchSearchResponse:
+def search_batch(req: BatchSearchRequest, engine: EngineDep, settings: SettingsDep) -> Response:
     """Many queries at once (embedded together); results in the order of `queries`."""
     if len(req.queries) > settings.max_batch_queries:
         raise HTTPException(
@@ -65,10 +65,12 @@ def search_batch(
             "Split the batch (or raise MAX_BATCH_QUERIES).",
         )
     results = engine.search_many(req.queries, req.k, req.mode, req.doc_ids)
-    return BatchSearchResponse(
-        mode=req.mode,
-        results=[
-            BatchResult(query=q, hits=[convert.hit(h, engine.terms(q)) for h in hits])
-            for q, hits in zip(req.queries, results, strict=True)
-        ],
+    return convert.respond(
+        BatchSearchResponse(
+            mode=req.mode,
+            results=[
+                BatchResult(query=q, hits=[convert.hit(h, engine.terms(q)) for h in hits])
+                for q, hits in zip(req.queries, results, strict=True)
+            ],
+        )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Response
 
 from service import convert
 from service.deps import EngineDep
@@ -12,7 +12,7 @@ router = APIRouter(tags=["search"])
 
 
 @router.post("/similar", response_model=SimilarResponse)
-def similar(req: SimilarRequest, engine: EngineDep) -> SimilarResponse:
+def similar(req: SimilarRequest, engine: EngineDep) -> Response:
     """Nearest passages by meaning; the source passage (and what overlaps it) is left out."""
     try:
         hits = engine.similar(
@@ -25,4 +25,6 @@ def similar(req: SimilarRequest, engine: EngineDep) -> SimilarResponse:
         raise HTTPException(
             404, f"no passage with passage_id {req.passage_id!r}; ids come from search hits"
         ) from None
-    return SimilarResponse(passage_id=req.passage_id, hits=[convert.hit(h) for h in hits])
+    return convert.respond(
+        SimilarResponse(passage_id=req.passage_id, hits=[convert.hit(h) for h in hits])
+    )
