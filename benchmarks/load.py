@@ -2,7 +2,9 @@
 
 Each client is an asyncio task with its own keep-alive connection, sending one request at a
 time (k=5) for a fixed time; throughput counts every answer, latency is per request. Runs
-against a server it starts on the seeds (DATA_DIR) or against `--url`.
+against a server it starts on the seeds (DATA_DIR), twice: with the query-vector cache (the
+default; the 55 questions repeat, so after the first round no query is embedded again) and
+with QUERY_CACHE=0 (every request embeds its query), or against `--url`.
 
     .venv/bin/python benchmarks/load.py [--url http://127.0.0.1:8000] [--clients 1,8] [--seconds 10]
 """
@@ -116,29 +118,36 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "load.md")
     args = ap.parse_args()
     clients = [int(x) for x in args.clients.split(",")]
+    load_before = os.getloadavg()
+    runs: list[tuple[str, list[dict]]] = []
     if args.url:
-        rows = asyncio.run(measure(args.url, clients, args.seconds))
+        runs.append((f"Against {args.url}", asyncio.run(measure(args.url, clients, args.seconds))))
     else:
         data = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()
-        with tempfile.TemporaryDirectory() as tmp:
-            server = ServerProcess(
-                data, Path(tmp) / "index", ROOT / "seeds", Path(tmp) / "server.log"
-            )
-            with server:
-                server.start()
-                server.wait_ready(model=True)
-                rows = asyncio.run(measure(server.url, clients, args.seconds))
+        for title, env in (
+            ("With the query-vector cache (the default, `QUERY_CACHE=4096`)", {}),
+            ("Every query embedded (`QUERY_CACHE=0`)", {"QUERY_CACHE": "0"}),
+        ):
+            print(title)
+            with tempfile.TemporaryDirectory() as tmp:
+                server = ServerProcess(
+                    data, Path(tmp) / "index", ROOT / "seeds", Path(tmp) / "server.log", env=env
+                )
+                with server:
+                    server.start()
+                    server.wait_ready(model=True)
+                    runs.append((title, asyncio.run(measure(server.url, clients, args.seconds))))
     md = [
         "# Load",
         "",
         f"Made by `make bench-load` ({platform.machine()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d')}): each client sends the seed dev questions in turn, k=5, "
-        f"one request at a time, for {args.seconds:.0f} s per row.",
-        "",
-        table(rows),
-        "",
-        *[f"- {line}" for line in ratios(rows)],
+        f"{time.strftime('%Y-%m-%d')}; 1-minute load average {load_before[0]:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after): each client sends the seed dev questions in turn, "
+        f"k=5, one request at a time, for {args.seconds:.0f} s per row. The load generator "
+        "runs on the same 2 cores as the service and takes its share of them.",
     ]
+    for title, rows in runs:
+        md += ["", f"## {title}", "", table(rows), "", *[f"- {line}" for line in ratios(rows)]]
     args.out.write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0

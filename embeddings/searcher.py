@@ -6,6 +6,8 @@ passage lookups then run under it, so one search sees one state of the index.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -62,6 +64,9 @@ class Searcher:
             else None
         )
 
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # LRU, normalised query
+        self._vectors_lock = threading.Lock()
+
     def close(self) -> None:
         if self._batcher is not None:
             self._batcher.close()
@@ -105,12 +110,29 @@ class Searcher:
     def _encode(self, queries: Sequence[str]) -> np.ndarray:
         """Each query embedded on its own: with int8 dynamic quantisation a vector depends on
         the other texts of its batch (one activation scale per call), so a query embedded
-        together with others would rank differently from the same query alone."""
+        together with others would rank differently from the same query alone. Alone, a
+        query always gets the same vector, so repeated ones come from an LRU cache."""
         texts = [normalize(q) for q in queries]
-        encode = self._batcher.encode_queries if self._batcher else self.encoder.encode_queries
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return np.vstack([encode([t]) for t in texts])
+        return np.vstack([self._vector(t) for t in texts])
+
+    def _vector(self, text: str) -> np.ndarray:
+        size = self.config.query_cache
+        with self._vectors_lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+                return vector
+        encode = self._batcher.encode_queries if self._batcher else self.encoder.encode_queries
+        vector = encode([text])[0]
+        vector.setflags(write=False)  # shared by every later request for the same text
+        if size > 0:
+            with self._vectors_lock:
+                self._vectors[text] = vector
+                while len(self._vectors) > size:
+                    self._vectors.popitem(last=False)
+        return vector
 
     def _rank(
         self,

@@ -56,6 +56,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         rrf_k=settings.rrf_k,
         lexical_weight=settings.lexical_weight,
         mix_alpha=settings.mix_alpha,
+        query_cache=settings.query_cache,
         max_doc_ids=settings.max_doc_ids,
         answers=AnswerConfig(),
     )

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(
         1, ge=0, description="ONNX Runtime intra-op threads per call; 0: one per core."
     )
+    query_cache: int = Field(
+        4096, ge=0, description="Query vectors kept for repeated queries; 0: off."
+    )
     onnx_parallel: int = Field(
         0, ge=0, description="Passage batches embedded side by side; 0: one per core."
     )

@@ -130,3 +130,28 @@ def test_doc_filter_and_unknown_docs(tmp_path: Path, minilm: Encoder, docs) -> N
         assert hits and all(h.passage.doc_id == only for h in hits)
     with pytest.raises(KeyError):
         engine.search("x", 5, "hybrid", doc_ids=["nope"])
+
+
+def test_repeated_queries_reuse_their_vector(tmp_path: Path, minilm: Encoder, docs) -> None:
+    """A query's vector is kept (LRU, QUERY_CACHE entries) and gives the same ranking."""
+    engine = SearchEngine(tmp_path, minilm, EngineConfig(query_cache=2))
+    try:
+        engine.add_documents(docs)
+        searcher = engine.searcher
+        first = [(h.passage.id, h.score) for h in engine.search("耒阳的五大产业", 5, "hybrid")]
+        kept = searcher._vectors["耒阳的五大产业"]
+        assert not kept.flags.writeable  # shared between requests, so never changed in place
+        again = [(h.passage.id, h.score) for h in engine.search("耒阳的五大产业", 5, "hybrid")]
+        assert again == first and searcher._vectors["耒阳的五大产业"] is kept
+        engine.search("乡村振兴", 5, "dense")
+        engine.search("學習", 5, "dense")  # normalised to Simplified before the lookup
+        assert list(searcher._vectors) == ["乡村振兴", "学习"]  # the oldest went first
+    finally:
+        engine.close()
+    off = SearchEngine(tmp_path / "off", minilm, EngineConfig(query_cache=0))
+    try:
+        off.add_documents(docs)
+        off.search("耒阳的五大产业", 5, "hybrid")
+        assert not off.searcher._vectors
+    finally:
+        off.close()
