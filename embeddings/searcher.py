@@ -125,7 +125,7 @@ class Searcher:
                 self._vectors.move_to_end(text)
                 return vector
         encode = self._batcher.encode_queries if self._batcher else self.encoder.encode_queries
-        vector = encode([text])[0]
+        vector: np.ndarray = np.asarray(encode([text])[0])
         vector.setflags(write=False)  # shared by every later request for the same text
         if size > 0:
             with self._vectors_lock:
