@@ -120,10 +120,10 @@ class Searcher:
     def _vector(self, text: str) -> np.ndarray:
         size = self.config.query_cache
         with self._vectors_lock:
-            vector = self._vectors.get(text)
-            if vector is not None:
+            kept = self._vectors.get(text)
+            if kept is not None:
                 self._vectors.move_to_end(text)
-                return vector
+                return kept
         encode = self._batcher.encode_queries if self._batcher else self.encoder.encode_queries
         vector: np.ndarray = np.asarray(encode([text])[0])
         vector.setflags(write=False)  # shared by every later request for the same text
