@@ -110,17 +110,21 @@ def test_english_refusal_quotes_the_threshold_it_was_held_to(client: TestClient)
 
 
 def test_ask_embeds_only_the_question_once(seed_engine) -> None:
-    """Sentence vectors come from the index, so /ask costs one query embedding, like /search."""
+    """Sentence vectors come from the index, so /ask costs one query embedding, like /search,
+    and none when the question was asked before (its vector is kept)."""
     encoder = seed_engine.encoder
     calls: list[list[str]] = []
     original = encoder._embed
     encoder._embed = lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k)
+    seed_engine.searcher._vectors.clear()  # other tests asked this question already
     try:
         result = seed_engine.ask(LEIYANG, 5, "hybrid")
+        assert len(calls) == 1 and len(calls[0]) == 1
+        again = seed_engine.ask(LEIYANG, 5, "hybrid")
     finally:
         del encoder._embed
     assert result.answer is not None and "童車" in result.answer.text
-    assert len(calls) == 1 and len(calls[0]) == 1
+    assert len(calls) == 1 and again.answer == result.answer
 
 
 # --- choosing the sentence: pure functions on made-up passages -----------------------------
