@@ -255,6 +255,14 @@ def main() -> int:
     fusion = RESULTS / "fusion.md"
     if fusion.exists():
         md += ["", fusion.read_text().strip()]
+    int8 = RESULTS / "encoder_quality.md"  # benchmarks/encoder_quality.py: fp32 against int8
+    if int8.exists():
+        md += [
+            "",
+            "<!-- encoder-quality -->",
+            int8.read_text().strip(),
+            "<!-- /encoder-quality -->",
+        ]
     (RESULTS / "quality.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
