@@ -45,9 +45,8 @@ def scores(settings: Settings, limit: int | None) -> dict[str, dict]:
         _, questions = load_squad(path)
         engine = squad_engine(path, settings, encoder)
         qs = questions[:limit] if limit else questions
-        out[f"{name} (all {len(qs)} questions)"] = evaluate(
-            engine, qs, MODES, 10, progress=True
-        ).modes
+        label = f"first {len(qs)}" if len(qs) < len(questions) else f"all {len(qs)}"
+        out[f"{name} ({label} questions)"] = evaluate(engine, qs, MODES, 10, progress=True).modes
         engine.close()
     return out
 

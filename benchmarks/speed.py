@@ -11,6 +11,7 @@ Prints the figures and writes them to benchmarks/results/speed.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -169,7 +170,8 @@ def main() -> int:
                         "p95": round(percentile(times, 95), 1),
                     }
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # make already exited
+                os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
     for key, value in results.items():
         print(f"{key}: {value}")

@@ -30,6 +30,7 @@ class EngineConfig:
     micro_batch_ms: float = 0.0
     micro_batch_max: int = 32
     # Query vectors kept for repeated queries (a page reload, a mode switch, /ask after
-    # /search, popular questions); 0: off. A vector is 1.5 kB, so 4096 hold 6 MB.
+    # /search, popular questions); 0: off. A vector is 1.5 kB and its key a query of up to
+    # 1,000 characters, so 4096 entries hold 6 to 15 MB.
     query_cache: int = 4096
     answers: AnswerConfig = field(default_factory=AnswerConfig)

@@ -136,6 +136,14 @@ def _is_current(model_dir: Path, out_dir: Path, key: list[list[Any]]) -> bool:
     return marker.get("source_hash") == _content_hash(model_dir, key)
 
 
+def _cores() -> int:
+    """The CPUs this process may run on (a container's or taskset's, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def is_exported(model_dir: Path, out_dir: Path) -> bool:
     """Whether `out_dir` holds a current int8 copy of `model_dir` (nothing to export)."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -429,7 +437,7 @@ class OnnxEncoder(CachedEncoder):
         self.dim = int(config["dim"])
         self.batch_size = batch_size
         self.threads = threads
-        self.parallel = parallel or os.cpu_count() or 1
+        self.parallel = parallel or _cores()
         self._max_seq_length = int(config["max_seq_length"])
         self._pad_id = int(config["pad_token_id"])
         self._pooling = str(config["pooling"])
@@ -522,16 +530,17 @@ class OnnxEncoder(CachedEncoder):
 
             bar = tqdm(total=len(texts), desc="Passages", unit="passage")
         workers = min(self.parallel, len(batches))
-        with contextlib.ExitStack() as stack:
-            if workers > 1:  # the session runs calls side by side; each batch is the same
-                pool = stack.enter_context(ThreadPoolExecutor(workers, "onnx-batch"))
-                results = pool.map(run, batches)
-            else:
-                results = map(run, batches)
+        # the session runs calls side by side; each batch holds the same texts either way
+        pool = ThreadPoolExecutor(workers, "onnx-batch") if workers > 1 else None
+        try:
+            results = pool.map(run, batches) if pool else map(run, batches)
             for rows, vectors in zip(batches, results, strict=True):
                 out[rows] = vectors
                 if bar is not None:
                     bar.update(len(rows))
+        finally:
+            if pool is not None:  # after an error or Ctrl-C the queued batches do not run
+                pool.shutdown(cancel_futures=True)
         if bar is not None:
             bar.close()
         return out

@@ -111,7 +111,8 @@ class Searcher:
         """Each query embedded on its own: with int8 dynamic quantisation a vector depends on
         the other texts of its batch (one activation scale per call), so a query embedded
         together with others would rank differently from the same query alone. Alone, a
-        query always gets the same vector, so repeated ones come from an LRU cache."""
+        query always gets the same vector, so repeated ones come from an LRU cache (with
+        micro-batching on, the kept vector is the one its first batch gave)."""
         texts = [normalize(q) for q in queries]
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)

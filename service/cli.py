@@ -135,19 +135,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.app import create_app
-    from service.factory import model_prepared, open_engine
+    from service.factory import open_engine
 
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
-    if not model_prepared(settings):
-        # The first start converts and exports in a child process: the export imports torch,
-        # which would otherwise stay in the server's memory for its whole life.
-        status = subprocess.run([sys.executable, "-m", "service", "model"]).returncode
-        if status != 0:
-            return status
     if settings.workers > 1:
         return _serve_workers(settings)
+    _prepare_model(settings)
     t0 = time.perf_counter()
     # Before binding the port, so it listens once the index is open; the model may still warm.
     engine = open_engine(settings, warm_start=True)
@@ -155,6 +150,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, engine)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
+
+
+def _prepare_model(settings: Settings) -> None:
+    """On a first start, convert and export the default model in a child process: the
+    export imports torch, which would otherwise stay in the server's memory for its life."""
+    from service.factory import model_prepared
+
+    if model_prepared(settings):
+        return
+    status = subprocess.run([sys.executable, "-m", "service", "model"]).returncode
+    if status != 0:  # the child said why on stderr (a negative status: killed by a signal)
+        raise CliError(f"preparing the model failed (python -m service model: status {status})")
 
 
 def _serve_workers(settings: Settings) -> int:
@@ -177,6 +184,7 @@ def _serve_workers(settings: Settings) -> int:
             f"WORKERS={settings.workers} needs BACKEND=milvus: a local index belongs to one "
             "process. Set BACKEND=milvus (milvus-lite starts by itself) or WORKERS=1"
         )
+    _prepare_model(settings)
     with milvus_server.serving(settings) as shared:
         open_engine(shared).close()
         os.environ["MILVUS_URI"] = str(shared.milvus_uri)
@@ -201,7 +209,13 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from service.factory import build_encoder
 
     t0 = time.perf_counter()
-    encoder = build_encoder(settings)
+    try:
+        encoder = build_encoder(settings)
+    except OSError as exc:  # DATA_DIR not writable, a file, or the disk full
+        raise CliError(
+            f"cannot prepare the model under DATA_DIR={settings.data_dir}: {exc}. "
+            "Point DATA_DIR at a writable directory"
+        ) from None
     _out(
         f"model {encoder.name} ready ({type(encoder).__name__}, {encoder.dim} dimensions, "
         f"fingerprint {encoder.fingerprint}) in {time.perf_counter() - t0:.1f}s"

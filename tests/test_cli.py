@@ -102,6 +102,22 @@ def test_workers_need_the_milvus_backend(env: Path, monkeypatch, capsys) -> None
     assert "WORKERS=2 needs BACKEND=milvus" in err and not env.exists()
 
 
+def test_serve_stops_with_a_message_when_the_model_cannot_be_prepared(
+    env: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A first start prepares the model in a child process; when that fails (here DATA_DIR
+    is a file), serve says so and exits 2 without binding the port or creating the index."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    monkeypatch.setenv("DATA_DIR", str(blocker))
+    get_settings.cache_clear()
+    assert main(["serve"]) == 2
+    assert "preparing the model failed" in capsys.readouterr().err and not env.exists()
+    assert main(["model"]) == 2  # what the child printed
+    err = capsys.readouterr().err
+    assert "cannot prepare the model under DATA_DIR=" in err and "Traceback" not in err
+
+
 def test_a_damaged_sqlite_names_the_file_and_the_fix(env: Path, one_doc: Path, capsys) -> None:
     assert main(["index", str(one_doc)]) == 0
     for leftover in env.glob("meta.sqlite-*"):
