@@ -28,7 +28,7 @@ from service.factory import build_encoder, open_engine
 from service.settings import Settings
 
 MODES = ["dense", "hybrid"]
-BACKENDS = {"torch": "PyTorch fp32", "onnx": "ONNX int8"}
+BACKENDS = ("torch", "onnx")  # PyTorch fp32, then the int8 ONNX copy
 TOLERANCE = 0.005  # the issue's bound on a hit@1 difference
 BEGIN, END = "<!-- encoder-quality -->", "<!-- /encoder-quality -->"
 
@@ -51,23 +51,24 @@ def scores(settings: Settings, limit: int | None) -> dict[str, dict]:
     return out
 
 
-def table(results: dict[str, dict[str, dict]]) -> tuple[list[str], bool]:
+def table(results: dict[str, dict[str, dict]]) -> tuple[list[str], float]:
+    """The rows, and the largest hit@1 loss of int8 against fp32 (0 when none)."""
     lines = [
         "| set | mode | hit@1 fp32 | hit@1 int8 | Δ | MRR@10 fp32 | MRR@10 int8 | Δ |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    kept = True
+    loss = 0.0
     fp32, int8 = results["torch"], results["onnx"]
     for name in fp32:
         for mode in MODES:
             a, b = fp32[name][mode], int8[name][mode]
             d1, d2 = b["hit@1"] - a["hit@1"], b["mrr@10"] - a["mrr@10"]
-            kept &= d1 >= -TOLERANCE
+            loss = max(loss, -d1)
             lines.append(
                 f"| {name} | {mode} | {a['hit@1']:.3f} | {b['hit@1']:.3f} | {d1:+.3f} | "
                 f"{a['mrr@10']:.3f} | {b['mrr@10']:.3f} | {d2:+.3f} |"
             )
-    return lines, kept
+    return lines, loss
 
 
 def splice(path: Path, section: str) -> None:
@@ -93,12 +94,7 @@ def main() -> int:
         backend: scores(base.model_copy(update={"encoder_backend": backend}), args.limit)
         for backend in BACKENDS
     }
-    lines, kept = table(results)
-    worst = min(
-        results["onnx"][n][m]["hit@1"] - results["torch"][n][m]["hit@1"]
-        for n in results["torch"]
-        for m in MODES
-    )
+    lines, loss = table(results)
     md = [
         "## Quality kept by the int8 encoder",
         "",
@@ -109,8 +105,8 @@ def main() -> int:
         "",
         *lines,
         "",
-        f"Largest hit@1 loss of int8 against fp32: {-min(worst, 0):.3f} "
-        f"({'within' if kept else 'outside'} the {TOLERANCE} bound). One question is worth "
+        f"Largest hit@1 loss of int8 against fp32: {loss:.3f} "
+        f"({'within' if loss <= TOLERANCE else 'outside'} the {TOLERANCE} bound). One question is worth "
         f"1/{len(seed_questions('seeds (dev)'))} of hit@1 on the seed set, so a loss there is "
         "whole questions: the seeds' dense scores sit close together, and quantisation noise "
         "reorders near ties.",

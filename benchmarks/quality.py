@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from common import RESULTS, SEED_SETS, public_half, public_sets, seed_languages, seed_questions  # noqa: I001, E501
+from encoder_quality import BEGIN, END
 
 from embeddings.evaluation import evaluate
 from embeddings.text import compact
@@ -257,12 +258,7 @@ def main() -> int:
         md += ["", fusion.read_text().strip()]
     int8 = RESULTS / "encoder_quality.md"  # benchmarks/encoder_quality.py: fp32 against int8
     if int8.exists():
-        md += [
-            "",
-            "<!-- encoder-quality -->",
-            int8.read_text().strip(),
-            "<!-- /encoder-quality -->",
-        ]
+        md += ["", BEGIN, int8.read_text().strip(), END]
     (RESULTS / "quality.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
