@@ -7,6 +7,7 @@ mixture, and a leftover temporary file is ignored (and overwritten) by the next 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -30,6 +31,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def refresh_json(path: Path, obj: object) -> None:
+    """Best-effort atomic rewrite of a JSON note (a marker's recorded mtimes): a read-only
+    directory or a concurrent writer of the same content only costs the next start a check."""
+    with contextlib.suppress(OSError):
+        write_atomic(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode())
 
 
 def replace_dir_atomic(tmp: Path, path: Path) -> None:

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embeddings.durable import file_lock
+from embeddings.durable import file_lock, refresh_json
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -625,7 +625,11 @@ def _is_current(model_dir: Path, source: Path | None) -> bool:
     if marker.get("source_mtime_ns") == st.st_mtime_ns:
         return True
     # same size, other mtime (e.g. a reinstall): compare the content
-    return marker.get("source_sha256") == _sha256(source)
+    if marker.get("source_sha256") != _sha256(source):
+        return False
+    # the same content under a new mtime: record it, so the next start does not hash again
+    refresh_json(model_dir / MARKER, {**marker, "source_mtime_ns": st.st_mtime_ns})
+    return True
 
 
 def _sha256(path: Path) -> str:

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.durable import file_lock
+from embeddings.durable import file_lock, refresh_json
 from embeddings.encoders import _FAMILY_PROMPTS, CachedEncoder, EmbeddingCache, _pick
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,27 @@ def file_digest(path: Path, recorded: list[Any] | None = None) -> str:
     return str(_file_record(path)[2])
 
 
+def recorded_digests(model_dir: Path, names: tuple[str, ...]) -> list[str]:
+    """`file_digest` of each named file of an exported copy. A file whose content matches
+    the marker's digest under a new mtime (a copied DATA_DIR) gets that mtime recorded, so
+    only the first start after the copy reads it."""
+    marker = _read_json(model_dir / MARKER) or {}
+    files = marker.get("files")
+    recorded: dict[str, Any] = files if isinstance(files, dict) else {}
+    digests: list[str] = []
+    fresh: dict[str, list[Any]] = {}
+    for name in names:
+        record = recorded.get(name)
+        digests.append(file_digest(model_dir / name, record))
+        if isinstance(record, list) and len(record) == 3 and record[2] == digests[-1]:
+            st = (model_dir / name).stat()
+            if record[:2] != [st.st_size, st.st_mtime_ns]:
+                fresh[name] = [st.st_size, st.st_mtime_ns, digests[-1]]
+    if fresh:
+        refresh_json(model_dir / MARKER, {**marker, "files": {**recorded, **fresh}})
+    return digests
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -133,7 +154,11 @@ def _is_current(model_dir: Path, out_dir: Path, key: list[list[Any]]) -> bool:
     if not isinstance(old, list) or [x[:2] for x in old] != [x[:2] for x in key]:
         return False
     # same files and sizes, other mtimes (a copy, a re-conversion): compare the content
-    return marker.get("source_hash") == _content_hash(model_dir, key)
+    if marker.get("source_hash") != _content_hash(model_dir, key):
+        return False
+    # the same content under new mtimes: record them, so the next start does not hash again
+    refresh_json(out_dir / MARKER, {**marker, "source_key": key})
+    return True
 
 
 def _cores() -> int:
@@ -480,12 +505,11 @@ class OnnxEncoder(CachedEncoder):
         """What defines the output: the graph and weights (pooling and normalisation are in
         the graph), the tokenizer, the prompts and the truncation length. The files' digests
         come from the export's marker while their size and mtime match it."""
-        recorded = (_read_json(model_dir / MARKER) or {}).get("files") or {}
         digest = hashlib.blake2b(digest_size=8)
         digest.update(f"{self.name}|{self.query_prompt}|{self.passage_prompt}".encode())
         digest.update(f"|{self._pooling}|{self._max_seq_length}|onnx".encode())
-        for name in (ONNX_FILE, TOKENIZER_FILE):
-            digest.update(f"|{file_digest(model_dir / name, recorded.get(name))}".encode())
+        for file_hash in recorded_digests(model_dir, (ONNX_FILE, TOKENIZER_FILE)):
+            digest.update(f"|{file_hash}".encode())
         return digest.hexdigest()[:12]
 
     def wait(self, timeout: float | None = None) -> OnnxEncoder:

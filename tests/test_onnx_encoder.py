@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from embeddings.onnx_encoder import (
     ensure_onnx_model,
     file_digest,
     onnx_model_dir,
+    recorded_digests,
     source_key,
 )
 from embeddings.text import clean, normalize
@@ -280,6 +282,8 @@ def test_cache_key_follows_the_source_files(tmp_path: Path) -> None:
 
     os.utime(src / "weights.bin", ns=(1, 1))  # same bytes, other mtime
     assert _is_current(src, out, source_key(src))
+    # ... and the new mtime is recorded, so the next start compares keys without hashing
+    assert json.loads((out / MARKER).read_text())["source_key"] == source_key(src) != key
     (src / "weights.bin").write_bytes(b"\x02" * 64)  # same size, other bytes
     assert not _is_current(src, out, source_key(src))
     (src / "weights.bin").write_bytes(b"\x01" * 64)
@@ -309,6 +313,26 @@ def test_fingerprint_is_the_same_with_or_without_recorded_digests(
     marker.pop("files", None)
     (tmp_path / MARKER).write_text(json.dumps(marker), encoding="utf-8")
     assert OnnxEncoder(MODEL, model_path=tmp_path).fingerprint == onnx_encoder.fingerprint
+
+
+def test_a_copied_model_is_hashed_once(
+    onnx_dir: Path, onnx_encoder: OnnxEncoder, tmp_path: Path
+) -> None:
+    """A copy (new mtimes, same bytes) keeps its fingerprint, and the first load records the
+    copy's mtimes so later loads trust the recorded digests again instead of re-reading."""
+    copy = tmp_path / "copy"
+    shutil.copytree(onnx_dir, copy, copy_function=shutil.copy)  # content only: new mtimes
+    stale = json.loads((copy / MARKER).read_text(encoding="utf-8"))["files"]
+    assert stale[ONNX_FILE][:2] != [
+        (copy / ONNX_FILE).stat().st_size,
+        (copy / ONNX_FILE).stat().st_mtime_ns,
+    ]
+    assert OnnxEncoder(MODEL, model_path=copy).fingerprint == onnx_encoder.fingerprint
+    files = json.loads((copy / MARKER).read_text(encoding="utf-8"))["files"]
+    for name in (ONNX_FILE, "tokenizer.json"):
+        st = (copy / name).stat()
+        assert files[name] == [st.st_size, st.st_mtime_ns, stale[name][2]]
+    assert recorded_digests(copy, (ONNX_FILE,)) == [stale[ONNX_FILE][2]]
 
 
 def test_refuses_what_it_cannot_export_or_load(tmp_path: Path) -> None:
