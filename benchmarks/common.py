@@ -46,3 +46,15 @@ def public_half(path: Path, half: str) -> list[Question]:
     _, questions = load_squad(path)
     tune, test = split_questions(questions)
     return tune if half == "tune" else test
+
+
+def squad_answers(path: Path) -> dict[str, list[str]]:
+    """Each question's answer strings in a SQuAD-style file (load_squad keeps only the
+    paragraph, which is what retrieval is judged by)."""
+    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    return {
+        str(qa["id"]): [a["text"] for a in qa.get("answers", [])]
+        for article in data["data"]
+        for para in article.get("paragraphs", [])
+        for qa in para.get("qas", [])
+    }

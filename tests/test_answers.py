@@ -225,3 +225,44 @@ def test_a_question_asking_who_wrote_gets_the_byline() -> None:
         {"坚定不移抓落实 一心一意优服务": 0.92, "湘潭市委常委、市委秘书长 刘新华": 0.86},
     )
     assert _answer("《坚定不移抓落实》的作者是谁？", [printed]) == "湘潭市委常委、市委秘书长 刘新华"
+
+
+def test_a_question_asking_when_gets_the_sentence_with_the_date() -> None:
+    # Both sentences name the subject; meaning slightly prefers the first, but the question
+    # asks for a year and only the second holds one.
+    passage = (
+        "普朗特是德国力学家，被称为空气动力学之父。1953年8月15日卒于哥廷根。",
+        "",
+        {"普朗特是德国力学家，被称为空气动力学之父。": 0.88, "1953年8月15日卒于哥廷根。": 0.85},
+    )
+    assert _answer("普朗特卒于哪一年？", [passage]) == "1953年8月15日卒于哥廷根。"
+
+
+def test_expected_values() -> None:
+    from embeddings.answers import expected_value
+
+    when = expected_value("广三铁路在哪年建成？")
+    assert when is not None and when.search("1903年建成") and when.search("光绪二十九年")
+    assert not when.search("铁路建成通车")
+    many = expected_value("武藏浦和站可分为几个部分？")
+    assert many is not None and many.search("分为两个部分") and not many.search("分为若干部分")
+    assert expected_value("張世昌出名的原因是什麼？") is None
+    assert expected_value("這條鐵路是什麼時候建成的？") is when  # Traditional, normalised
+
+
+def test_a_sentence_restating_the_question_is_still_the_answer_when_it_is_no_heading() -> None:
+    # Answers in running text often repeat the question's words around the answer itself.
+    passage = (
+        "武藏浦和站是一个高架车站，可分为两个部分。车站只有一个剪票口。",
+        "",
+        {"武藏浦和站是一个高架车站，可分为两个部分。": 0.93, "车站只有一个剪票口。": 0.86},
+    )
+    answer = _answer("武藏浦和站是一个高架车站，可分为几个部分？", [passage])
+    assert answer == "武藏浦和站是一个高架车站，可分为两个部分。"
+
+
+def test_a_figure_alone_does_not_put_an_off_topic_question_on_topic() -> None:
+    # The gate leaves out the value feature: a passage with any number must not answer
+    # a quantity question it is not about.
+    passage = ("全市新增就业岗位三万个。", "", {"全市新增就业岗位三万个。": 0.9})
+    assert _answer("长城有多长？", [passage]) is None
