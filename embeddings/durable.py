@@ -10,9 +10,10 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def fsync_dir(path: Path) -> None:
@@ -33,11 +34,37 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def refresh_json(path: Path, obj: object) -> None:
-    """Best-effort atomic rewrite of a JSON note (a marker's recorded mtimes): a read-only
-    directory or a concurrent writer of the same content only costs the next start a check."""
-    with contextlib.suppress(OSError):
-        write_atomic(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode())
+def refresh_json(path: Path, seen: dict[str, Any], new: dict[str, Any], lock: Path) -> None:
+    """Best effort: replace the JSON note at `path` (a marker's recorded mtimes), if it still
+    holds `seen`, with `new`. Only under `lock` and only if it is free: a build holding it may
+    be swapping the directory, and a marker it writes must never be overwritten with an older
+    one. A failed write leaves nothing behind and only costs the next start a check."""
+    try:
+        held = try_exclusive(lock)
+    except OSError:  # a read-only data directory
+        return
+    if held is None:
+        return
+    tmp: str | None = None
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) != seen:
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write((json.dumps(new, ensure_ascii=False, indent=2) + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+        tmp = None
+        fsync_dir(path.parent)
+    except (OSError, ValueError):
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        held.close()
 
 
 def replace_dir_atomic(tmp: Path, path: Path) -> None:

@@ -628,7 +628,8 @@ def _is_current(model_dir: Path, source: Path | None) -> bool:
     if marker.get("source_sha256") != _sha256(source):
         return False
     # the same content under a new mtime: record it, so the next start does not hash again
-    refresh_json(model_dir / MARKER, {**marker, "source_mtime_ns": st.st_mtime_ns})
+    new = {**marker, "source_mtime_ns": st.st_mtime_ns}
+    refresh_json(model_dir / MARKER, marker, new, model_dir.parent / f".{MODEL_NAME}.lock")
     return True
 
 

@@ -57,7 +57,8 @@ MARKER = ".complete"
 # Bump when the exported graph or the quantisation changes: existing copies are rebuilt.
 EXPORT_VERSION = 1
 OPSET = 17
-# Ignored when keying the cache: they do not define the model's output.
+# Ignored when keying the cache: they do not define the model's output (nor do the *.tmp
+# files a marker refresh writes for a moment).
 _NOT_MODEL = {MARKER, "README.md"}
 
 
@@ -77,7 +78,11 @@ def onnx_model_dir(model_dir: Path) -> Path:
 def source_key(model_dir: Path) -> list[list[Any]]:
     """Every file of the source model with its size and mtime: cheap to compare on each start."""
     model_dir = Path(model_dir)
-    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name not in _NOT_MODEL)
+    files = sorted(
+        p
+        for p in model_dir.rglob("*")
+        if p.is_file() and p.name not in _NOT_MODEL and not p.name.endswith(".tmp")
+    )
     return [
         [p.relative_to(model_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns] for p in files
     ]
@@ -126,13 +131,20 @@ def recorded_digests(model_dir: Path, names: tuple[str, ...]) -> list[str]:
     fresh: dict[str, list[Any]] = {}
     for name in names:
         record = recorded.get(name)
+        if not (isinstance(record, list) and len(record) == 3):
+            record = None
+        before = (model_dir / name).stat()
         digests.append(file_digest(model_dir / name, record))
-        if isinstance(record, list) and len(record) == 3 and record[2] == digests[-1]:
-            st = (model_dir / name).stat()
-            if record[:2] != [st.st_size, st.st_mtime_ns]:
-                fresh[name] = [st.st_size, st.st_mtime_ns, digests[-1]]
+        after = (model_dir / name).stat()
+        now = [after.st_size, after.st_mtime_ns]
+        # recorded only when the file did not change while it was read
+        unchanged = [before.st_size, before.st_mtime_ns] == now
+        if record is not None and record[2] == digests[-1] and record[:2] != now and unchanged:
+            fresh[name] = [*now, digests[-1]]
     if fresh:
-        refresh_json(model_dir / MARKER, {**marker, "files": {**recorded, **fresh}})
+        new = {**marker, "files": {**recorded, **fresh}}
+        lock = model_dir.parent / f".{model_dir.name}.lock"
+        refresh_json(model_dir / MARKER, marker, new, lock)
     return digests
 
 
@@ -157,7 +169,8 @@ def _is_current(model_dir: Path, out_dir: Path, key: list[list[Any]]) -> bool:
     if marker.get("source_hash") != _content_hash(model_dir, key):
         return False
     # the same content under new mtimes: record them, so the next start does not hash again
-    refresh_json(out_dir / MARKER, {**marker, "source_key": key})
+    new = {**marker, "source_key": key}
+    refresh_json(out_dir / MARKER, marker, new, out_dir.parent / f".{out_dir.name}.lock")
     return True
 
 
