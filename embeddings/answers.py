@@ -9,8 +9,10 @@ evidence, a sentence's wording only its own. Questions without Chinese (English)
 through the bridge (embeddings/bridge.py): their words' Chinese terms in the top passages.
 
 A heading that restates the question (三要做好某事。 for "如何做好某事？") says nothing new:
-the sentences under it answer instead, and the bare heading wins only when none follows it;
-any other sentence that restates the question gives way to the rest of its passage.
+the sentences under it answer instead, and the bare heading wins only when none follows it.
+A sentence of running text that repeats the question's words stays a candidate like any
+other: answers often sit among the question's own words (…可分为两个部分).
+A question asking for a time or a quantity (哪一年, 多少) favours a sentence holding one.
 When the question asks which part says something, the best heading answers; when it asks
 who wrote it, the best byline. Below a threshold there is no answer rather than a guess.
 """
@@ -44,14 +46,24 @@ _ORDINAL = re.compile(
 # A question asking which part, heading or article says something; one asking who wrote it.
 _ASKS_HEADING = re.compile(r"(哪一?部分|哪个部分|标题|题目|哪一?节|哪一?段|哪一?篇)")
 _ASKS_AUTHOR = re.compile(r"(作者是谁|谁写|谁撰写|谁的文章|哪位记者|记者是谁|由谁)")
-# The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
-# A question asking for a time or a quantity is answered by a sentence that holds one.
+# A question asking for a time or a quantity, and the values that answer it. "哪几个" asks
+# for names, not a count; 许多大学 and 科罗拉多大学 hold no 多大.
 _ASKS_TIME = re.compile(
-    r"(哪一?年|何年|几年|哪一?天|几月|哪个?月|什么时候|何时|什么时间|哪个?朝代|哪一?世纪|年份|日期)"
+    r"([哪那]一?年|何年|[哪那]一?天|几月|[哪那]个?月|什么时候|甚么时候|何时|几时|什么时间|"
+    r"哪一?世纪|年份|日期)"
 )
-_ASKS_NUMBER = re.compile(r"(多少|几[个次种名位项条座家天岁倍场届部首]|多[长高大重远久宽深]|第几)")
-_TIME = re.compile(r"(\d+|[〇零一二三四五六七八九十百千两]{2,})\s*(年|月|日|世纪|年代)|公元")
-_NUMBER = re.compile(r"\d|[〇零二三四五六七八九十百千万亿两]")
+_ASKS_NUMBER = re.compile(
+    r"(多少|(?<![哪])几[个次种名位项条座家天年岁倍场届部首]|"
+    r"(?<![许很最更诸众繁拉])多[长高大重远久宽深]|第几)"
+)
+# 一 alone (一种, 一个) is mostly an article, not a quantity; inside a number it counts.
+_NUMERAL = "一〇零二三四五六七八九十百千万亿两"
+_TIME = re.compile(rf"(\d+|[{_NUMERAL}]+|[元初])\s*(年|月|日|世纪|年代)|公元")
+_NUMBER = re.compile(
+    rf"\d|[{_NUMERAL}]{{2,}}|[{_NUMERAL[2:]}]\s*[个次种名位项条座家天年月日周岁倍场届部首人元米分秒吨里成多余级章集期代楼号套本辆台只头张片块间层支队国省门所节篇句字页声遍回轮局架艘枚颗件份批组对]"
+    rf"|第[{_NUMERAL}]"
+)
+# The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
 _WH = re.compile(r"(什么样的?|什么|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?")
 _FOCUS_END = re.compile(r"[，。？！?!,、；;：:“”\s]")
 
@@ -128,7 +140,8 @@ def focus_terms(question: str, tokenizer: Tokenizer) -> list[str]:
 
 
 def expected_value(question: str) -> re.Pattern[str] | None:
-    """What a sentence answering `question` must hold when it asks for a time or a quantity."""
+    """The kind of value that answers `question` when it asks for a time or a quantity: a
+    sentence holding one gains `weight_expects` (a preference, not a requirement)."""
     q = normalize(question)
     if _ASKS_TIME.search(q):
         return _TIME
@@ -226,7 +239,7 @@ def candidates(
                 heading=heading,
                 novelty=novelty(text, wording),
                 asked=asks_heading and heading or asks_author and names_author(text),
-                expects=float(value is not None and value.search(norm) is not None),
+                expects=float(not heading and value is not None and bool(value.search(norm))),
             )
         )
     return out
@@ -245,12 +258,12 @@ def choose(
     """The best candidate and its score, or None when it is below the threshold.
 
     When the question asks for a heading or an author and the top passages hold one, the
-    best of those is the answer. Otherwise a sentence that restates the question gives way
-    to the best other sentence of its passage (a heading: to the best sentence under it).
-    The best score of all still says whether the passages answer the question at all; for a
-    question without Chinese, its meaning alone: a dictionary sense its words share with a
-    sentence (capital → 资金) helps choose among sentences but says little about being on
-    topic.
+    best of those is the answer. Otherwise a heading that restates the question gives way to
+    the best sentence under it. The best score of all, less the value feature (a figure says
+    nothing about being on topic), says whether the passages answer the question at all;
+    for a question without Chinese, its meaning alone: a dictionary sense its words share
+    with a sentence (capital → 资金) helps choose among sentences but says little about being
+    on topic.
     """
     scores = [score(c, config) for c in cands]
     if not cands:
@@ -266,12 +279,11 @@ def choose(
             for x, c in enumerate(cands)
             if c.hit_rank == best.hit_rank
             and c.novelty >= config.restates
-            and (c.start >= best.end and not c.heading if best.heading else x != j)
+            and c.start >= best.end
+            and not c.heading
         ]
         if others:
             best = cands[max(others, key=lambda x: (scores[x], -x))]
-    # Holding a number says nothing about being on topic (长城有多长？ against any figure):
-    # the gate leaves that feature out.
     gate = (
         max(sc - config.weight_expects * c.expects for sc, c in zip(scores, cands, strict=True))
         if has_chinese
