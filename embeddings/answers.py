@@ -59,10 +59,11 @@ _ASKS_NUMBER = re.compile(
 # 一 alone (一种, 一个) is mostly an article, not a quantity; inside a number it counts.
 _NUMERAL = "一〇零二三四五六七八九十百千万亿两"
 _TIME = re.compile(rf"(\d+|[{_NUMERAL}]+|[元初])\s*(年|月|日|世纪|年代)|公元")
-_NUMBER = re.compile(
-    rf"\d|[{_NUMERAL}]{{2,}}|[{_NUMERAL[2:]}]\s*[个次种名位项条座家天年月日周岁倍场届部首人元米分秒吨里成多余级章集期代楼号套本辆台只头张片块间层支队国省门所节篇句字页声遍回轮局架艘枚颗件份批组对]"
-    rf"|第[{_NUMERAL}]"
+_UNITS = (  # measure words after a single numeral: 三年, 两个, 五百多
+    "个次种名位项条座家天年月日周岁倍场届部首人元米分秒吨里成多余"
+    "级章集期代楼号套本辆台只头张片块间层支队国省门所节篇句字页声遍回轮局架艘枚颗件份批组对"
 )
+_NUMBER = re.compile(rf"\d|[{_NUMERAL}]{{2,}}|[{_NUMERAL[1:]}]\s*[{_UNITS}]|第[{_NUMERAL}]")
 # The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
 _WH = re.compile(r"(什么样的?|什么|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?")
 _FOCUS_END = re.compile(r"[，。？！?!,、；;：:“”\s]")
