@@ -118,7 +118,7 @@ def main() -> int:
     for acc, _, cfg, accs in results[: args.top]:
         each = " ".join(f"{a:.3f}" for a in accs)
         print(f"  {acc:.3f} ({each})  " + " ".join(f"{k}={getattr(cfg, k)}" for k in GRID))
-    now = [r for r in results if all(getattr(r[2], k) == getattr(DEFAULTS, k) for k in GRID)]
+    now = [r for r in results if r[1] == 0]  # no distance from the defaults
     if now:  # the defaults may lie off the grid
         print(f"  the defaults: {now[0][0]:.3f} (" + " ".join(f"{a:.3f}" for a in now[0][3]) + ")")
     for name in GRID:

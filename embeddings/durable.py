@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -26,44 +25,39 @@ def fsync_dir(path: Path) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a failed write (disk full) leaves no temporary file behind
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     fsync_dir(path.parent)
 
 
 def refresh_json(path: Path, seen: dict[str, Any], new: dict[str, Any], lock: Path) -> None:
     """Best effort: replace the JSON note at `path` (a marker's recorded mtimes), if it still
-    holds `seen`, with `new`. Only under `lock` and only if it is free: a build holding it may
-    be swapping the directory, and a marker it writes must never be overwritten with an older
-    one. A failed write leaves nothing behind and only costs the next start a check."""
+    holds `seen`, with `new`, keeping its permissions. Only under `lock` and only if it is
+    free: a build holding it may be swapping the directory, and a marker it writes must
+    never be overwritten with an older one. A failed write only costs the next start a check."""
     try:
         held = try_exclusive(lock)
     except OSError:  # a read-only data directory
         return
     if held is None:
         return
-    tmp: str | None = None
     try:
         if json.loads(path.read_text(encoding="utf-8")) != seen:
             return
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write((json.dumps(new, ensure_ascii=False, indent=2) + "\n").encode())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-        tmp = None
-        fsync_dir(path.parent)
+        mode = path.stat().st_mode & 0o777
+        write_atomic(path, (json.dumps(new, ensure_ascii=False, indent=2) + "\n").encode())
+        os.chmod(path, mode)
     except (OSError, ValueError):
         pass
     finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         held.close()
 
 
