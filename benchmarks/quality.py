@@ -273,9 +273,9 @@ def main() -> int:
             + ". "
             f"Best: {best} characters; the default `CHUNK_CHARS` is {base.chunk_chars}.",
         ]
-    fusion = RESULTS / "fusion.md"
-    if fusion.exists():
-        md += ["", fusion.read_text().strip()]
+    for tuned in ("lexical.md", "fusion.md"):  # tune_lexical.py, tune_fusion.py
+        if (RESULTS / tuned).exists():
+            md += ["", (RESULTS / tuned).read_text().strip()]
     int8 = RESULTS / "encoder_quality.md"  # benchmarks/encoder_quality.py: fp32 against int8
     if int8.exists():
         md += ["", BEGIN, int8.read_text().strip(), END]

@@ -91,7 +91,7 @@ def split_sentences(texts: list[str]) -> Sentences:
             s = s.strip()
             if len(s) >= 6:
                 out.texts.append(s)
-                out.tokens.append(tok.tokens(s))
+                out.tokens.append(tok.bm25_tokens(s))
     return out
 
 
@@ -213,7 +213,7 @@ def questions(limit: int = 300) -> list[str]:
 
 def questions_tokens(limit: int = 300) -> list[list[str]]:
     tok = default_tokenizer()
-    return [t for t in (tok.tokens(q) for q in questions(limit)) if t]
+    return [t for t in (tok.bm25_tokens(q) for q in questions(limit)) if t]
 
 
 def open_and_measure(index_dir: Path, queries: list[list[str]]) -> dict[str, float]:
@@ -432,7 +432,7 @@ def real_sample(count: int, workdir: Path, cache: Path | None) -> dict[str, obje
     tok = default_tokenizer()
     docs = []
     for i in range(0, len(texts), PER_DOC):
-        items = [(t, tok.tokens(t)) for t in texts[i : i + PER_DOC]]
+        items = [(t, tok.bm25_tokens(t)) for t in texts[i : i + PER_DOC]]
         docs.append(document(i, items, pv[i : i + PER_DOC]))
     result = backend.write(docs, [])
     backend.wait_idle()

@@ -293,9 +293,10 @@ Group = tuple[str, ...]  # one concept of a query: its alternative words; () whe
 
 @dataclass(frozen=True)
 class LexicalQuery:
-    """What BM25 looks for, one group per concept: each search token of a Chinese query; for
-    a question without Chinese (`bridged`), each name and English word with the corpus's
-    translations, and () for a content word the corpus has no term for."""
+    """What BM25 looks for, one group per concept: each BM25 token of a Chinese query (its
+    words and character bigrams); for a question without Chinese (`bridged`), each name and
+    English word with the corpus's translations, and () for a content word the corpus has no
+    term for."""
 
     groups: list[Group]
     bridged: bool = False
@@ -304,13 +305,13 @@ class LexicalQuery:
         """All the search tokens, groups flattened."""
         if not self.bridged:
             return [t for g in self.groups for t in g]
-        return [t for g in self.groups for w in g for t in tokenizer.tokens(w)]
+        return [t for g in self.groups for w in g for t in tokenizer.bm25_tokens(w)]
 
 
 def lexical_query(query: str, tokenizer: Tokenizer, backend: _Corpus) -> LexicalQuery:
     """The BM25 query of `query`; for a question without Chinese, that of its bridge."""
     if not is_foreign(query):
-        return LexicalQuery([(t,) for t in tokenizer.tokens(query)])
+        return LexicalQuery([(t,) for t in tokenizer.bm25_tokens(query)])
     found = bridge(query, corpus_text(backend, tokenizer))
     groups: list[Group] = [(name,) for name in found.names.values()]
     groups += [tuple(ws) for ws in found.terms.values()]
@@ -334,7 +335,7 @@ def lexical_search(
     for group in query.groups:
         best: dict[int, float] = {}
         for word in group:
-            for id_, score in backend.lexical_search(tokenizer.tokens(word), depth, within):
+            for id_, score in backend.lexical_search(tokenizer.bm25_tokens(word), depth, within):
                 best[id_] = max(best.get(id_, 0.0), score)
         for id_, score in best.items():
             total[id_] = total.get(id_, 0.0) + score

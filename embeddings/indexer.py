@@ -102,7 +102,7 @@ def prepare_document(
             p.start,
             p.end,
             np.zeros(0, dtype=np.float32),
-            tokenizer.tokens(lexical_input(p, ctx)),
+            tokenizer.bm25_tokens(lexical_input(p, ctx)),
             p.pages,
             sp,
         )

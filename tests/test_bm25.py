@@ -9,7 +9,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from embeddings.bm25 import MANIFEST, MAX_SEGMENTS, MERGE_FACTOR, BM25Index
+from embeddings.bm25 import K1, MANIFEST, MAX_SEGMENTS, MERGE_FACTOR, B, BM25Index
 from embeddings.tokenizer import default_tokenizer
 
 
@@ -25,7 +25,7 @@ def corpus(n: int, seed: int = 0) -> list[list[str]]:
 
 def oracle(docs: dict[int, list[str]], query: list[str], k: int) -> list[tuple[int, float]]:
     ids = sorted(docs)
-    ref = bm25s.BM25()
+    ref = bm25s.BM25(k1=K1, b=B)
     ref.index([docs[i] or [""] for i in ids], show_progress=False)
     known = [t for t in query if t in ref.vocab_dict]
     if not known:

@@ -155,3 +155,22 @@ def test_repeated_queries_reuse_their_vector(tmp_path: Path, minilm: Encoder, do
         assert not off.searcher._vectors
     finally:
         off.close()
+
+
+def test_lexical_search_matches_across_jieba_word_boundaries(
+    tmp_path: Path, minilm: Encoder
+) -> None:
+    """No jieba word of 市长 is in 南京市长江大桥 (南京市 / 长江大桥); its bigram is."""
+    engine = SearchEngine(tmp_path, minilm)
+    try:
+        engine.add_documents(
+            [
+                SourceDocument("bridge", "南京市长江大桥全长六千七百多米。", title="大桥"),
+                SourceDocument("river", "长江是中国第一长河。", title="长江"),
+            ]
+        )
+        assert engine.terms("市长") == ["市长"]
+        hits = engine.search("市长", 5, "lexical")
+        assert [h.passage.doc_id for h in hits] == ["bridge"]
+    finally:
+        engine.close()

@@ -52,3 +52,14 @@ def test_spans_index_the_original_text(tok) -> None:
     text = "耒陽著力打造紙品、童車等五大產業"
     for token, start, end in tok.spans(text):
         assert len(text[start:end]) == len(token)
+
+
+def test_bm25_tokens_add_character_bigrams_across_word_boundaries(tok) -> None:
+    """jieba reads 南京市长江大桥 as 南京市 / 长江大桥, so a question about its 市长 shares no
+    word with it; the bigrams give BM25 the shared pair."""
+    text = "南京市长江大桥"
+    assert "市长" not in tok.tokens(text)
+    assert tok.bm25_tokens(text)[: len(tok.tokens(text))] == tok.tokens(text)
+    assert "市长" in tok.bm25_tokens(text) and "市长" in tok.bm25_tokens("市长是谁？")
+    assert tok.bm25_tokens("長江") == tok.bm25_tokens("长江")  # bigrams of the t2s form
+    assert tok.bm25_tokens("AI，大") == tok.tokens("AI，大")  # no pair of Chinese characters

@@ -1,0 +1,204 @@
+"""Choose BM25's tokens and constants by measurement on tuning data only.
+
+Tuning data as in tune_fusion.py: the seed dev set and the fixed tuning halves of CMRC2018 dev
+and DRCD dev. Each variant re-tokenises every passage (the same cleaning, chunking and context
+as the index), builds a BM25 of its own, and is scored alone and fused with the engine's dense
+top 50 (the min-max mix at 0.3, 0.4 and 0.5 dense). Variants: jieba words only; words plus the
+character bigrams of each run of Chinese characters (what the engine indexes); bigrams kept
+apart from words (`#` prefix); only the bigrams that are not already words; and BM25's k1 and b.
+English questions go through the bridge (embeddings/bridge.py) with each variant's tokens.
+
+    .venv/bin/python benchmarks/tune_lexical.py [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from common import RESULTS, ROOT, public_half, public_sets, seed_questions  # noqa: I001
+from ranx import Qrels, Run, evaluate
+
+from embeddings import bm25
+from embeddings.bm25 import BM25Index
+from embeddings.bridge import lexical_query, lexical_search
+from embeddings.evaluation import load_squad, qrels_for
+from embeddings.fusion import fuse
+from embeddings.indexer import content_hash, prepare_document
+from embeddings.sources import load_directory
+from embeddings.text import normalize
+from embeddings.tokenizer import Tokenizer, char_bigrams
+from service.evaluation import squad_engine
+from service.factory import build_encoder, engine_config, open_engine
+from service.settings import Settings
+
+DEPTH = 50
+ALPHAS = (0.3, 0.4, 0.5)
+CONSTANTS = ((1.5, 0.75), (1.2, 0.75), (0.9, 0.4))
+K1, B = bm25.K1, bm25.B  # the engine's constants, restored after each variant
+
+
+def _new_bigrams(tok: Tokenizer, text: str) -> list[str]:
+    words = tok.tokens(text)
+    return words + [b for b in char_bigrams(text) if b not in set(words)]
+
+
+def _content_bigrams(tok: Tokenizer, text: str) -> list[str]:
+    """Bigrams of the runs of characters inside kept tokens (stop words split the runs)."""
+    norm = normalize(text)
+    kept = [False] * len(norm)
+    for _, start, end in tok.spans(text):
+        kept[start:end] = [True] * (end - start)
+    runs, run = [], ""
+    for ch, k in zip(norm, kept, strict=True):
+        if k and "\u4e00" <= ch <= "\u9fff":
+            run += ch
+        else:
+            runs.append(run)
+            run = ""
+    runs.append(run)
+    return tok.tokens(text) + [r[i : i + 2] for r in runs for i in range(len(r) - 1)]
+
+
+VARIANTS: dict[str, Callable[[Tokenizer, str], list[str]]] = {
+    "words": lambda tok, text: tok.tokens(text),
+    "words + bigrams": lambda tok, text: tok.tokens(text) + char_bigrams(text),
+    "words + #bigrams": lambda tok, text: tok.tokens(text) + ["#" + b for b in char_bigrams(text)],
+    "words + bigrams not words": _new_bigrams,
+    "words + bigrams of kept words": _content_bigrams,
+}
+
+
+class VariantTokenizer(Tokenizer):
+    """The engine's tokenizer with `bm25_tokens` replaced by a variant's."""
+
+    def __init__(self, variant: Callable[[Tokenizer, str], list[str]]) -> None:
+        super().__init__()
+        self.variant = variant
+
+    def bm25_tokens(self, text: str) -> list[str]:
+        return self.variant(self, text)
+
+
+def variant_index(tok: Tokenizer, docs, chunker) -> tuple[list[str], BM25Index]:
+    """BM25 over every passage as the indexer prepares it, with `tok`'s tokens."""
+    pids, tokens = [], []
+    for doc in docs:
+        prepared = prepare_document(doc, content_hash(doc.text), "added", tok, chunker)
+        assert prepared.record is not None
+        for p in prepared.record.passages:
+            pids.append(p.passage_id)
+            tokens.append(p.tokens)
+    index = BM25Index()
+    index.add(np.arange(len(pids)), tokens)
+    return pids, index
+
+
+class VariantBackend:
+    """What `bridge.lexical_search` needs of a backend, over a variant's own BM25."""
+
+    def __init__(self, pids: list[str], index: BM25Index) -> None:
+        self.pids, self.index = pids, index
+
+    def lexical_search(self, tokens, n: int, within: object | None = None):
+        return [(self.pids[i], score) for i, score in self.index.search(tokens, n)]
+
+
+def hit1_mrr(qrels, ranked: dict[str, list[str]]) -> tuple[float, float]:
+    run = {
+        q: {pid: float(10 - r) for r, pid in enumerate(ids[:10])} or {"none": 0.0}
+        for q, ids in ranked.items()
+    }
+    m = evaluate(Qrels(qrels), Run(run), ["hit_rate@1", "mrr@10"], make_comparable=True)
+    return m["hit_rate@1"], m["mrr@10"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, help="questions per public set")
+    ap.add_argument("--markdown", type=Path, default=RESULTS / "lexical.md")
+    args = ap.parse_args()
+    started = time.time()
+    settings = Settings()
+    encoder = build_encoder(settings)
+    chunker = engine_config(settings).chunker
+    seeds = open_engine(settings, settings.index_dir, encoder)
+    sets = {"seeds dev": (seeds, seed_questions("seeds (dev)"), load_directory(ROOT / "seeds")[0])}
+    for name, path in public_sets().items():
+        tune = public_half(path, "tune")
+        sets[f"{name} (tuning half)"] = (
+            squad_engine(path, settings, encoder),
+            tune[: args.limit] if args.limit else tune,
+            load_squad(path)[0],
+        )
+    # (variant, k1, b, alpha or None for BM25 alone) -> set -> (hit@1, MRR@10)
+    table: dict[tuple[str, float, float, float | None], dict[str, tuple[float, float]]] = {}
+    for name, (engine, questions, docs) in sets.items():
+        qrels = qrels_for(questions, engine.all_passages())
+        questions = [q for q in questions if qrels[q.id]]
+        qrels = {q.id: qrels[q.id] for q in questions}
+        texts = [q.question for q in questions]
+        pairs = lambda hits: [(h.passage.passage_id, h.score) for h in hits]  # noqa: E731
+        dense = [pairs(h) for h in engine.search_many(texts, DEPTH, "dense")]
+        for label, variant in VARIANTS.items():
+            tok = VariantTokenizer(variant)
+            pids, index = variant_index(tok, docs, chunker)
+            backend = engine.searcher.backend
+            with backend.reading():  # the bridge reads the corpus's words from the engine
+                queries = [lexical_query(t, tok, backend) for t in texts]
+            for k1, b in CONSTANTS:
+                bm25.K1, bm25.B = k1, b
+                try:
+                    mine = VariantBackend(pids, index)
+                    lexical = [lexical_search(lq, tok, mine, DEPTH) for lq in queries]
+                finally:
+                    bm25.K1, bm25.B = K1, B
+                ids = lambda ranking: [pid for pid, _ in ranking]  # noqa: E731
+                table.setdefault((label, k1, b, None), {})[name] = hit1_mrr(
+                    qrels, {q.id: ids(lx) for q, lx in zip(questions, lexical, strict=True)}
+                )
+                for alpha in ALPHAS:
+                    fused = {
+                        q.id: ids(fuse(d, lx, "minmax", mix_alpha=alpha))
+                        for q, d, lx in zip(questions, dense, lexical, strict=True)
+                    }
+                    table.setdefault((label, k1, b, alpha), {})[name] = hit1_mrr(qrels, fused)
+        engine.close()
+    names = list(sets)
+    lines = [
+        "## BM25 tokens and constants",
+        "",
+        f"Made by `benchmarks/tune_lexical.py` ({time.time() - started:.0f} s) on tuning data "
+        "only (seed dev set, and the fixed tuning halves of CMRC2018 dev and DRCD dev): each "
+        "variant re-tokenises every passage and builds its own BM25; hit@1 / MRR@10 of BM25 "
+        "alone and of the min-max mix with the engine's dense list (`dense` = its weight), and "
+        "the mean hit@1 over the sets.",
+        "",
+        "| tokens | k1 | b | dense | " + " | ".join(names) + " | mean hit@1 |",
+        "|---|---|---|---|" + "---|" * (len(names) + 1),
+    ]
+    for (label, k1, b, alpha), row in table.items():
+        mean = sum(row[n][0] for n in names) / len(names)
+        cells = [f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names]
+        mix = "BM25 alone" if alpha is None else f"{alpha}"
+        lines.append(f"| {label} | {k1} | {b} | {mix} | " + " | ".join(cells) + f" | {mean:.3f} |")
+    best = max(table, key=lambda key: sum(table[key][n][0] for n in names))
+    label, k1, b, alpha = best
+    lines += [
+        "",
+        f"Best mean hit@1: {label}, k1 = {k1}, b = {b}, "
+        + ("BM25 alone" if alpha is None else f"{alpha} dense")
+        + f" (the engine: bm25_tokens, k1 = {K1}, b = {B}).",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.markdown.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
