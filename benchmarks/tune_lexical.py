@@ -186,13 +186,16 @@ def main() -> int:
         cells = [f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names]
         mix = "BM25 alone" if alpha is None else f"{alpha}"
         lines.append(f"| {label} | {k1} | {b} | {mix} | " + " | ".join(cells) + f" | {mean:.3f} |")
-    best = max(table, key=lambda key: sum(table[key][n][0] for n in names))
+    mean_of = lambda key: sum(table[key][n][0] for n in names) / len(names)  # noqa: E731
+    best = max(table, key=mean_of)
     label, k1, b, alpha = best
+    engine = ("words + bigrams", K1, B, settings.mix_alpha)
     lines += [
         "",
         f"Best mean hit@1: {label}, k1 = {k1}, b = {b}, "
         + ("BM25 alone" if alpha is None else f"{alpha} dense")
-        + f" (the engine: bm25_tokens, k1 = {K1}, b = {B}).",
+        + f" ({mean_of(best):.4f}). The engine (`Tokenizer.bm25_tokens`, k1 = {K1}, b = {B}, "
+        f"{settings.mix_alpha} dense): {mean_of(engine):.4f}.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
