@@ -381,7 +381,8 @@ class MilvusBackend:
         index.add_index(
             "vector", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 200}
         )
-        # Our BM25's constants, so lexical rankings equal the local backend's.
+        # Our BM25's constants, so lexical rankings equal the local backend's. milvus-lite
+        # scores with k1 = 1.5 whatever this asks, one reason our K1 stays 1.5.
         index.add_index(
             "sparse",
             index_type="SPARSE_INVERTED_INDEX",
