@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +26,11 @@ from ranx import Qrels, Run, evaluate
 from embeddings import bm25
 from embeddings.bm25 import BM25Index
 from embeddings.bridge import lexical_query, lexical_search
+from embeddings.chunking import ChunkerConfig
 from embeddings.evaluation import load_squad, qrels_for
 from embeddings.fusion import fuse
 from embeddings.indexer import content_hash, prepare_document
-from embeddings.sources import load_directory
+from embeddings.sources import SourceDocument, load_directory
 from embeddings.text import normalize
 from embeddings.tokenizer import Tokenizer, char_bigrams
 from service.evaluation import squad_engine
@@ -39,12 +40,13 @@ from service.settings import Settings
 DEPTH = 50
 ALPHAS = (0.3, 0.4, 0.5)
 CONSTANTS = ((1.5, 0.75), (1.2, 0.75), (0.9, 0.4))
-K1, B = bm25.K1, bm25.B  # the engine's constants, restored after each variant
+K1, B = bm25.K1, bm25.B  # the engine's constants, restored after each measurement
 
 
 def _new_bigrams(tok: Tokenizer, text: str) -> list[str]:
     words = tok.tokens(text)
-    return words + [b for b in char_bigrams(text) if b not in set(words)]
+    known = set(words)
+    return words + [b for b in char_bigrams(text) if b not in known]
 
 
 def _content_bigrams(tok: Tokenizer, text: str) -> list[str]:
@@ -53,7 +55,8 @@ def _content_bigrams(tok: Tokenizer, text: str) -> list[str]:
     kept = [False] * len(norm)
     for _, start, end in tok.spans(text):
         kept[start:end] = [True] * (end - start)
-    runs, run = [], ""
+    runs: list[str] = []
+    run = ""
     for ch, k in zip(norm, kept, strict=True):
         if k and "\u4e00" <= ch <= "\u9fff":
             run += ch
@@ -66,7 +69,7 @@ def _content_bigrams(tok: Tokenizer, text: str) -> list[str]:
 
 VARIANTS: dict[str, Callable[[Tokenizer, str], list[str]]] = {
     "words": lambda tok, text: tok.tokens(text),
-    "words + bigrams": lambda tok, text: tok.tokens(text) + char_bigrams(text),
+    "words + bigrams": Tokenizer.bm25_tokens,  # the engine's own
     "words + #bigrams": lambda tok, text: tok.tokens(text) + ["#" + b for b in char_bigrams(text)],
     "words + bigrams not words": _new_bigrams,
     "words + bigrams of kept words": _content_bigrams,
@@ -84,9 +87,12 @@ class VariantTokenizer(Tokenizer):
         return self.variant(self, text)
 
 
-def variant_index(tok: Tokenizer, docs, chunker) -> tuple[list[str], BM25Index]:
+def variant_index(
+    tok: Tokenizer, docs: list[SourceDocument], chunker: ChunkerConfig
+) -> tuple[list[str], BM25Index]:
     """BM25 over every passage as the indexer prepares it, with `tok`'s tokens."""
-    pids, tokens = [], []
+    pids: list[str] = []
+    tokens: list[list[str]] = []
     for doc in docs:
         prepared = prepare_document(doc, content_hash(doc.text), "added", tok, chunker)
         assert prepared.record is not None
@@ -104,11 +110,17 @@ class VariantBackend:
     def __init__(self, pids: list[str], index: BM25Index) -> None:
         self.pids, self.index = pids, index
 
-    def lexical_search(self, tokens, n: int, within: object | None = None):
+    def lexical_search(
+        self, tokens: Sequence[str], n: int, within: object | None = None
+    ) -> list[tuple[str, float]]:
         return [(self.pids[i], score) for i, score in self.index.search(tokens, n)]
 
 
-def hit1_mrr(qrels, ranked: dict[str, list[str]]) -> tuple[float, float]:
+def ranked_ids(ranking: Sequence[tuple[str, float]]) -> list[str]:
+    return [pid for pid, _ in ranking]
+
+
+def hit1_mrr(qrels: dict[str, dict[str, int]], ranked: dict[str, list[str]]) -> tuple[float, float]:
     run = {
         q: {pid: float(10 - r) for r, pid in enumerate(ids[:10])} or {"none": 0.0}
         for q, ids in ranked.items()
@@ -126,6 +138,7 @@ def main() -> int:
     settings = Settings()
     encoder = build_encoder(settings)
     chunker = engine_config(settings).chunker
+    alphas = sorted({*ALPHAS, settings.mix_alpha})  # the engine's mix always among them
     seeds = open_engine(settings, settings.index_dir, encoder)
     sets = {"seeds dev": (seeds, seed_questions("seeds (dev)"), load_directory(ROOT / "seeds")[0])}
     for name, path in public_sets().items():
@@ -142,8 +155,10 @@ def main() -> int:
         questions = [q for q in questions if qrels[q.id]]
         qrels = {q.id: qrels[q.id] for q in questions}
         texts = [q.question for q in questions]
-        pairs = lambda hits: [(h.passage.passage_id, h.score) for h in hits]  # noqa: E731
-        dense = [pairs(h) for h in engine.search_many(texts, DEPTH, "dense")]
+        dense = [
+            [(h.passage.passage_id, h.score) for h in hits]
+            for hits in engine.search_many(texts, DEPTH, "dense")
+        ]
         for label, variant in VARIANTS.items():
             tok = VariantTokenizer(variant)
             pids, index = variant_index(tok, docs, chunker)
@@ -157,13 +172,12 @@ def main() -> int:
                     lexical = [lexical_search(lq, tok, mine, DEPTH) for lq in queries]
                 finally:
                     bm25.K1, bm25.B = K1, B
-                ids = lambda ranking: [pid for pid, _ in ranking]  # noqa: E731
                 table.setdefault((label, k1, b, None), {})[name] = hit1_mrr(
-                    qrels, {q.id: ids(lx) for q, lx in zip(questions, lexical, strict=True)}
+                    qrels, {q.id: ranked_ids(lx) for q, lx in zip(questions, lexical, strict=True)}
                 )
-                for alpha in ALPHAS:
+                for alpha in alphas:
                     fused = {
-                        q.id: ids(fuse(d, lx, "minmax", mix_alpha=alpha))
+                        q.id: ranked_ids(fuse(d, lx, "minmax", mix_alpha=alpha))
                         for q, d, lx in zip(questions, dense, lexical, strict=True)
                     }
                     table.setdefault((label, k1, b, alpha), {})[name] = hit1_mrr(qrels, fused)
@@ -181,21 +195,24 @@ def main() -> int:
         "| tokens | k1 | b | dense | " + " | ".join(names) + " | mean hit@1 |",
         "|---|---|---|---|" + "---|" * (len(names) + 1),
     ]
-    for (label, k1, b, alpha), row in table.items():
+    for (label, k1, b, mix_alpha), row in table.items():
         mean = sum(row[n][0] for n in names) / len(names)
         cells = [f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names]
-        mix = "BM25 alone" if alpha is None else f"{alpha}"
+        mix = "BM25 alone" if mix_alpha is None else f"{mix_alpha}"
         lines.append(f"| {label} | {k1} | {b} | {mix} | " + " | ".join(cells) + f" | {mean:.3f} |")
-    mean_of = lambda key: sum(table[key][n][0] for n in names) / len(names)  # noqa: E731
+
+    def mean_of(key: tuple[str, float, float, float | None]) -> float:
+        return sum(table[key][n][0] for n in names) / len(names)
+
     best = max(table, key=mean_of)
-    label, k1, b, alpha = best
-    engine = ("words + bigrams", K1, B, settings.mix_alpha)
+    label, k1, b, best_alpha = best
+    ours = ("words + bigrams", K1, B, settings.mix_alpha)
     lines += [
         "",
         f"Best mean hit@1: {label}, k1 = {k1}, b = {b}, "
-        + ("BM25 alone" if alpha is None else f"{alpha} dense")
+        + ("BM25 alone" if best_alpha is None else f"{best_alpha} dense")
         + f" ({mean_of(best):.4f}). The engine (`Tokenizer.bm25_tokens`, k1 = {K1}, b = {B}, "
-        f"{settings.mix_alpha} dense): {mean_of(engine):.4f}.",
+        f"{settings.mix_alpha} dense): {mean_of(ours):.4f}.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

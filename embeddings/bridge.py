@@ -305,7 +305,7 @@ class LexicalQuery:
         """All the search tokens, groups flattened."""
         if not self.bridged:
             return [t for g in self.groups for t in g]
-        return [t for g in self.groups for w in g for t in tokenizer.bm25_tokens(w)]
+        return [t for g in self.groups for w in g for t in tokenizer.tokens(w)]
 
 
 def lexical_query(query: str, tokenizer: Tokenizer, backend: _Corpus) -> LexicalQuery:
@@ -327,7 +327,9 @@ def lexical_search(
 ) -> list[tuple[int, float]]:
     """BM25 over the query's groups, each scored by its best-matching word: an English word
     with three translations in the corpus (weak → 薄弱, 软弱, 弱) counts once, not three
-    times. A Chinese query is one plain BM25 search."""
+    times. A word is looked up by its jieba words, not its bigrams too, or a one-character
+    translation (村) would weigh half a two-character one (薄弱 is a word and its own bigram).
+    A Chinese query is one plain BM25 search."""
     if not query.bridged:
         return backend.lexical_search(query.tokens(tokenizer), n, within)
     depth = max(n, 200)
@@ -335,7 +337,7 @@ def lexical_search(
     for group in query.groups:
         best: dict[int, float] = {}
         for word in group:
-            for id_, score in backend.lexical_search(tokenizer.bm25_tokens(word), depth, within):
+            for id_, score in backend.lexical_search(tokenizer.tokens(word), depth, within):
                 best[id_] = max(best.get(id_, 0.0), score)
         for id_, score in best.items():
             total[id_] = total.get(id_, 0.0) + score

@@ -37,8 +37,9 @@ from embeddings.text import (
 )
 
 # 3: Markdown headings open sections; passages know their pages. 4: a newspaper page's
-# articles have their headline as section path and their author as byline.
-CHUNKER_VERSION = "4"
+# articles have their headline as section path and their author as byline. 5: a sentence
+# longer than `max_sentence_chars` is cut.
+CHUNKER_VERSION = "5"
 
 _NUM = "一二三四五六七八九十"
 _NUM_VALUE = {c: i + 1 for i, c in enumerate(_NUM)}
@@ -62,6 +63,7 @@ _BYLINE_NAME = re.compile(r"\S.{1,40}\s[\u4e00-\u9fff·]{2,5}")
 _KICKER = r"(强调|強調|指出|表示)$"
 _REPORTER = re.compile(r"[（(](记者|記者|通讯员|通訊員)\s*([^）)]{2,12})[)）]")
 _SENTENCE = re.compile(rf"{SENTENCE_BODY}(?:{SENTENCE_END}|\n|$)")  # a line ends one too
+_CLAUSE_END = re.compile(r"[，,、；;：:]")
 _LABEL_END = re.compile(r"[。，,；;：:！？!?\n]")
 _MD_LABEL_CHARS = 40
 _MD = "#"  # the stack kind of a Markdown heading
@@ -77,6 +79,11 @@ class ChunkerConfig:
     def min_chars(self) -> int:
         """Smaller fragments are merged with a neighbour."""
         return self.target_chars // 4
+
+    @property
+    def max_sentence_chars(self) -> int:
+        """Longer sentences are cut, so no passage outgrows what a store holds."""
+        return self.target_chars * 2
 
 
 @dataclass(frozen=True)
@@ -401,6 +408,22 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
+def _cut_long(text: str, spans: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Sentences over `limit` characters cut after their last clause mark in the second half
+    of each `limit` window, or at `limit` when there is none. Text without sentence ends (a
+    flattened table, OCR that lost its stops) would otherwise make one passage of thousands
+    of characters, past a Milvus VARCHAR (64 KB) once its BM25 tokens are written out."""
+    out = []
+    for s, e in spans:
+        while e - s > limit:
+            marks = _CLAUSE_END.finditer(text, s + limit // 2, s + limit)
+            cut = max((m.end() for m in marks), default=s + limit)
+            out.append((s, cut))
+            s = cut
+        out.append((s, e))
+    return out
+
+
 def _pack(sentences: list[tuple[int, int]], config: ChunkerConfig) -> list[tuple[int, int]]:
     """Greedy packing of sentences into chunks of about the target size, with overlap."""
     if not sentences:
@@ -457,7 +480,8 @@ def _article_chunks(
     bounds = _section_bounds(article, text)
     chunks: list[tuple[int, int, list[str]]] = []
     for (s, p), (e, _) in zip(bounds, bounds[1:] + [(finish, [])], strict=False):
-        for cs, ce in _pack(_sentences(text, s, e), config):
+        sentences = _cut_long(text, _sentences(text, s, e), config.max_sentence_chars)
+        for cs, ce in _pack(sentences, config):
             chunks.append((cs, ce, article.path + p))
     merged: list[tuple[int, int, list[str]]] = []
     for i, (cs, ce, p) in enumerate(chunks):

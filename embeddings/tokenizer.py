@@ -1,7 +1,7 @@
 """Search tokens: jieba over the normalised text, with the domain dictionary and stop words.
 
-Queries and passages go through the same `Tokenizer.tokens`, on the t2s/half-width form, so
-a Simplified query matches Traditional text. A domain dictionary keeps corpus terms whole
+Queries and passages go through the same tokenizer, on the t2s/half-width form, so a
+Simplified query matches Traditional text. A domain dictionary keeps corpus terms whole
 (两个确立, 三高四新, 一要…十要); stop words and punctuation are dropped. BM25 reads these words
 plus every pair of adjacent Chinese characters (`bm25_tokens`), so a passage still matches
 when jieba splits the question and the passage differently (市长 in 南京市长江大桥). Every

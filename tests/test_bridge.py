@@ -54,7 +54,7 @@ class _Backend:
         from embeddings.bm25 import BM25Index
 
         index = BM25Index()
-        index.add(range(len(self._passages)), [tok.tokens(p.text) for p in self._passages])
+        index.add(range(len(self._passages)), [tok.bm25_tokens(p.text) for p in self._passages])
         return index.search(tokens, n)
 
 

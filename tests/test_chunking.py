@@ -336,6 +336,21 @@ def test_long_sections_split_at_sentence_ends_with_overlap() -> None:
     assert any(b.start < a.end for a, b in same_section)  # one sentence shared
 
 
+def test_text_without_sentence_ends_is_cut_into_bounded_passages() -> None:
+    """A flattened table or OCR that lost its stops: thousands of characters, no 。 or newline.
+    Cut after a clause mark where one is near, else at the limit; nothing lost or reordered."""
+    config = ChunkerConfig()
+    clauses = "，".join(f"第{i}项指标完成情况良好" for i in range(400))  # commas only
+    bare = "耒阳纸品产业" * 1000  # not even a comma
+    for text in (clauses, bare):
+        passages = chunk("flat", clean(text), config)
+        assert len(passages) >= 9
+        assert max(len(p.text) for p in passages) <= config.max_sentence_chars + config.min_chars
+        assert passages[0].start == 0 and passages[-1].end == len(text)
+        assert all(a.end >= b.start for a, b in zip(passages, passages[1:], strict=False))
+    assert all(p.text.endswith("，") for p in chunk("flat", clean(clauses), config)[:-1])
+
+
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_tiny_fragments_are_merged(prefix: str) -> None:
     # A headline printed on its own at the page's foot is a whole, however short.
@@ -373,7 +388,7 @@ MARKDOWN = """# 基层治理工作笔记
 
 
 def test_version() -> None:
-    assert CHUNKER_VERSION == "4"
+    assert CHUNKER_VERSION == "5"
 
 
 def test_markdown_headings_nest_by_level() -> None:
