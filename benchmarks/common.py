@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from embeddings.evaluation import Question, load_questions, load_squad, split_questions  # noqa: E402
+from embeddings.evaluation import (  # noqa: E402
+    Question,
+    load_questions,
+    load_squad,
+    qrels_for,
+    split_questions,
+)
+from embeddings.store import StoredPassage  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 QUESTIONS = ROOT / "benchmarks" / "questions"
@@ -58,3 +66,36 @@ def squad_answers(path: Path) -> dict[str, list[str]]:
         for para in article.get("paragraphs", [])
         for qa in para.get("qas", [])
     }
+
+
+Qrels = dict[str, dict[str, int]]
+
+
+def judged(
+    questions: list[Question], passages: list[StoredPassage]
+) -> tuple[list[Question], Qrels]:
+    """The questions some passage is relevant to, and their qrels: the rest cannot be scored."""
+    qrels = qrels_for(questions, passages)
+    kept = [q for q in questions if qrels[q.id]]
+    return kept, {q.id: qrels[q.id] for q in kept}
+
+
+def hit1_mrr(
+    qrels: Qrels, ranked: dict[str, Sequence[tuple[object, float]]]
+) -> tuple[float, float]:
+    """hit@1 and MRR@10 of each question's ranking of (passage id, score)."""
+    from ranx import Qrels as RanxQrels  # loaded by the scripts that score only
+    from ranx import Run, evaluate
+
+    run = {
+        q: {pid: float(10 - r) for r, (pid, _) in enumerate(pairs[:10])} or {"none": 0.0}
+        for q, pairs in ranked.items()
+    }
+    m = evaluate(RanxQrels(qrels), Run(run), ["hit_rate@1", "mrr@10"], make_comparable=True)
+    return m["hit_rate@1"], m["mrr@10"]
+
+
+def score_cells(row: dict[str, tuple[float, float]], names: list[str]) -> tuple[list[str], float]:
+    """A table row's "hit@1 / MRR@10" cell per set, and its mean hit@1."""
+    cells = [f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names]
+    return cells, sum(row[n][0] for n in names) / len(names)

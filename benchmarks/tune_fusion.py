@@ -18,11 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, public_half, public_sets, seed_questions  # noqa: I001
-from ranx import Qrels, Run, evaluate
+from common import ROOT, hit1_mrr, judged, public_half, public_sets, score_cells, seed_questions  # noqa: I001
 
 from embeddings.bridge import lexical_query
-from embeddings.evaluation import qrels_for
 from embeddings.fusion import fuse, rrf
 from embeddings.text import normalize
 from service.evaluation import squad_engine
@@ -111,12 +109,10 @@ def variants():
 
 
 def score(qrels, questions, dense, lexical, matched, fuse):
-    run = {}
-    for q, d, lx, m in zip(questions, dense, lexical, matched, strict=True):
-        ranked = fuse(d, lx, m)[:10]
-        run[q.id] = {pid: float(10 - r) for r, (pid, _) in enumerate(ranked)} or {"none": 0.0}
-    m = evaluate(Qrels(qrels), Run(run), ["hit_rate@1", "mrr@10"], make_comparable=True)
-    return m["hit_rate@1"], m["mrr@10"]
+    ranked = {
+        q.id: fuse(d, lx, m) for q, d, lx, m in zip(questions, dense, lexical, matched, strict=True)
+    }
+    return hit1_mrr(qrels, ranked)
 
 
 def write_markdown(table: dict, path: Path) -> None:
@@ -133,8 +129,7 @@ def write_markdown(table: dict, path: Path) -> None:
         "|---|" + "---|" * (len(names) + 1),
     ]
     for label, row in table.items():
-        mean = sum(row[n][0] for n in names) / len(names)
-        cells = [f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names]
+        cells, mean = score_cells(row, names)
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean:.3f} |")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -166,9 +161,7 @@ def main() -> int:
         )
     table: dict[str, dict[str, tuple[float, float]]] = {}
     for name, (engine, questions) in sets.items():
-        qrels = qrels_for(questions, engine.all_passages())
-        questions = [q for q in questions if qrels[q.id]]
-        qrels = {q.id: qrels[q.id] for q in questions}
+        questions, qrels = judged(questions, engine.all_passages())
         dense, lexical, matched = lists(engine, questions)
         for label, fused in variants():
             table.setdefault(label, {})[name] = score(

@@ -20,14 +20,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, ROOT, public_half, public_sets, seed_questions  # noqa: I001
-from ranx import Qrels, Run, evaluate
+from common import (  # noqa: I001
+    RESULTS,
+    ROOT,
+    hit1_mrr,
+    judged,
+    public_half,
+    public_sets,
+    score_cells,
+    seed_questions,
+)
 
 from embeddings import bm25
 from embeddings.bm25 import BM25Index
 from embeddings.bridge import lexical_query, lexical_search
 from embeddings.chunking import ChunkerConfig
-from embeddings.evaluation import load_squad, qrels_for
+from embeddings.evaluation import load_squad
 from embeddings.fusion import fuse
 from embeddings.indexer import content_hash, prepare_document
 from embeddings.sources import SourceDocument, load_directory
@@ -116,19 +124,6 @@ class VariantBackend:
         return [(self.pids[i], score) for i, score in self.index.search(tokens, n)]
 
 
-def ranked_ids(ranking: Sequence[tuple[str, float]]) -> list[str]:
-    return [pid for pid, _ in ranking]
-
-
-def hit1_mrr(qrels: dict[str, dict[str, int]], ranked: dict[str, list[str]]) -> tuple[float, float]:
-    run = {
-        q: {pid: float(10 - r) for r, pid in enumerate(ids[:10])} or {"none": 0.0}
-        for q, ids in ranked.items()
-    }
-    m = evaluate(Qrels(qrels), Run(run), ["hit_rate@1", "mrr@10"], make_comparable=True)
-    return m["hit_rate@1"], m["mrr@10"]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, help="questions per public set")
@@ -151,9 +146,7 @@ def main() -> int:
     # (variant, k1, b, alpha or None for BM25 alone) -> set -> (hit@1, MRR@10)
     table: dict[tuple[str, float, float, float | None], dict[str, tuple[float, float]]] = {}
     for name, (engine, questions, docs) in sets.items():
-        qrels = qrels_for(questions, engine.all_passages())
-        questions = [q for q in questions if qrels[q.id]]
-        qrels = {q.id: qrels[q.id] for q in questions}
+        questions, qrels = judged(questions, engine.all_passages())
         texts = [q.question for q in questions]
         dense = [
             [(h.passage.passage_id, h.score) for h in hits]
@@ -173,11 +166,11 @@ def main() -> int:
                 finally:
                     bm25.K1, bm25.B = K1, B
                 table.setdefault((label, k1, b, None), {})[name] = hit1_mrr(
-                    qrels, {q.id: ranked_ids(lx) for q, lx in zip(questions, lexical, strict=True)}
+                    qrels, {q.id: lx for q, lx in zip(questions, lexical, strict=True)}
                 )
                 for alpha in alphas:
                     fused = {
-                        q.id: ranked_ids(fuse(d, lx, "minmax", mix_alpha=alpha))
+                        q.id: fuse(d, lx, "minmax", mix_alpha=alpha)
                         for q, d, lx in zip(questions, dense, lexical, strict=True)
                     }
                     table.setdefault((label, k1, b, alpha), {})[name] = hit1_mrr(qrels, fused)
@@ -196,13 +189,12 @@ def main() -> int:
         "|---|---|---|---|" + "---|" * (len(names) + 1),
     ]
     for (label, k1, b, mix_alpha), row in table.items():
-        mean = sum(row[n][0] for n in names) / len(names)
-        cells = [f"{row[n][0]:.3f} / {row[n][1]:.3f}" for n in names]
+        cells, mean = score_cells(row, names)
         mix = "BM25 alone" if mix_alpha is None else f"{mix_alpha}"
         lines.append(f"| {label} | {k1} | {b} | {mix} | " + " | ".join(cells) + f" | {mean:.3f} |")
 
     def mean_of(key: tuple[str, float, float, float | None]) -> float:
-        return sum(table[key][n][0] for n in names) / len(names)
+        return score_cells(table[key], names)[1]
 
     best = max(table, key=mean_of)
     label, k1, b, best_alpha = best
