@@ -64,6 +64,37 @@ def max_scaled(dense, lexical, alpha: float):
     return sorted(fused.items(), key=lambda x: -x[1])
 
 
+def zscore_mix(dense, lexical, alpha: float, clip: float | None = None):
+    """Convex mix of scores in standard deviations from their list's mean; with `clip`,
+    distribution-based fusion (scores scaled between mean ± clip·σ, as Qdrant's DBSF)."""
+
+    def norm(pairs):
+        if not pairs:
+            return {}
+        xs = [s for _, s in pairs]
+        mean = sum(xs) / len(xs)
+        sd = (sum((x - mean) ** 2 for x in xs) / len(xs)) ** 0.5 or 1.0
+        if clip is None:
+            return {d: (s - mean) / sd for d, s in pairs}
+        lo, hi = mean - clip * sd, mean + clip * sd
+        return {d: min(max((s - lo) / (hi - lo), 0.0), 1.0) for d, s in pairs}
+
+    nd, nl = norm(dense), norm(lexical)
+    floor_d = min(nd.values(), default=0.0)
+    floor_l = min(nl.values(), default=0.0)
+    fused = {
+        d: alpha * nd.get(d, floor_d) + (1 - alpha) * nl.get(d, floor_l)
+        for d in nd.keys() | nl.keys()
+    }
+    return sorted(fused.items(), key=lambda x: -x[1])
+
+
+def minmax_by_coverage(dense, lexical, matched: float, low: float, high: float):
+    """Min-max mix whose dense weight runs from `high` (BM25's best passage holds none of the
+    query's concepts) down to `low` (it holds them all)."""
+    return fuse(dense, lexical, "minmax", mix_alpha=high - (high - low) * matched)
+
+
 def lists(engine, questions):
     """Dense and BM25 top lists per question, and the share of its terms BM25's best holds."""
     texts = [q.question for q in questions]
@@ -98,6 +129,20 @@ def variants():
         yield (
             f"max-scaled a_dense={alpha}",
             lambda d, lx, m, a=alpha: max_scaled(d, lx, a),
+        )
+    for depth in (10, 20):
+        for alpha in (0.3, 0.4, 0.5):
+            yield (
+                f"minmax top-{depth} a_dense={alpha}",
+                lambda d, lx, m, a=alpha, n=depth: fuse(d[:n], lx[:n], "minmax", mix_alpha=a),
+            )
+    for alpha in (0.3, 0.4, 0.5):
+        yield f"z-score a_dense={alpha}", lambda d, lx, m, a=alpha: zscore_mix(d, lx, a)
+        yield f"dbsf a_dense={alpha}", lambda d, lx, m, a=alpha: zscore_mix(d, lx, a, 3.0)
+    for lo, hi in ((0.2, 0.5), (0.3, 0.5), (0.3, 0.6), (0.4, 0.6)):
+        yield (
+            f"minmax a_dense={hi}..{lo} by coverage",
+            lambda d, lx, m, lo=lo, hi=hi: minmax_by_coverage(d, lx, m, lo, hi),
         )
     for k in (5, 10):
         for hi in (3.0, 4.0, 6.0):

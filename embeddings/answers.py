@@ -31,6 +31,7 @@ from embeddings.chunking import names_author
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.store import Sentences
+from embeddings.structure import asks_heading
 from embeddings.text import SENTENCE_BODY, SENTENCE_END, han_bigrams, normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -43,8 +44,7 @@ _NUM = "一二三四五六七八九十"
 _ORDINAL = re.compile(
     rf"^([{_NUM}]{{1,3}}[、要是]|[（(][{_NUM}]{{1,3}}[)）]|第[{_NUM}]{{1,3}}[，、,：:]?)"
 )
-# A question asking which part, heading or article says something; one asking who wrote it.
-_ASKS_HEADING = re.compile(r"(哪一?部分|哪个部分|标题|题目|哪一?节|哪一?段|哪一?篇)")
+# A question asking who wrote it (one asking which part says it: structure.asks_heading).
 _ASKS_AUTHOR = re.compile(r"(作者是谁|谁写|谁撰写|谁的文章|哪位记者|记者是谁|由谁)")
 # A question asking for a time or a quantity, and the values that answer it. "哪几个" asks
 # for names, not a count; 许多大学 and 科罗拉多大学 hold no 多大.
@@ -220,7 +220,7 @@ def candidates(
     ]
     total = sum(w for _, w in idf)
     focus = focus_terms(question, tokenizer)
-    asks_heading = bool(_ASKS_HEADING.search(normalize(question)))
+    heading_asked = asks_heading(question)
     asks_author = bool(_ASKS_AUTHOR.search(normalize(question)))
     value = expected_value(question)
     out = []
@@ -239,7 +239,7 @@ def candidates(
                 focus=sum(t in norm for t in focus) / len(focus) if focus else 0.0,
                 heading=heading,
                 novelty=novelty(text, wording),
-                asked=asks_heading and heading or asks_author and names_author(text),
+                asked=heading_asked and heading or asks_author and names_author(text),
                 expects=float(not heading and value is not None and bool(value.search(norm))),
             )
         )

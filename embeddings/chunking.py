@@ -121,6 +121,16 @@ def _number(s: str) -> int:
     return 10 * _NUM_VALUE.get(digits[0], 0) + _NUM_VALUE.get(digits[-1], 0)
 
 
+def numeral_value(s: str) -> int:
+    """The value of a Chinese numeral up to 99 (二 → 2, 十二 → 12, 二十 → 20)."""
+    return _number(s)
+
+
+def leading_heading(text: str) -> tuple[str, int] | None:
+    """The kind and number of the numbered heading `text` starts with (二要… → ("要", 2))."""
+    return _heading_at(text.lstrip(), 0)
+
+
 def _label(text: str, at: int) -> str:
     m = _LABEL_END.search(text, at)
     end = m.start() if m else len(text)

@@ -26,6 +26,7 @@ from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.indexer import UnknownDocumentsError
 from embeddings.store import StoredPassage
+from embeddings.structure import WINDOW, asks_heading, heading_first
 from embeddings.text import normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -159,9 +160,16 @@ class Searcher:
             elif mode == "lexical":
                 ranked = lexical[:k]
             else:
-                ranked = self.fuse(dense, lexical)[:k]
+                ranked = self._structured(query, self.fuse(dense, lexical))[:k]
             results.append(self._hits(ranked, dict(dense), dict(lexical)))
         return results
+
+    def _structured(self, query: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """A question asking for a heading gets the passage holding it first (structure.py)."""
+        if not asks_heading(query):
+            return ranked
+        rows = self.backend.by_ids([i for i, _ in ranked[:WINDOW]])
+        return heading_first(query, ranked, rows)
 
     def fuse(
         self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]

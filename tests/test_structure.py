@@ -1,0 +1,90 @@
+"""Questions about structure: the passage holding the heading asked for comes first."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from embeddings.store import StoredPassage
+from embeddings.structure import asked_ordinal, asks_heading, heading_first, heading_target
+
+
+@pytest.mark.parametrize(
+    ("question", "n"),
+    [
+        ("县委副书记发言的第一部分标题是什么？", 1),
+        ("耒陽市那篇文章講團結奮鬥的第四部分，標題後半句是什麼？", 4),
+        ("湘潭政法工作那篇文章的第二点标题是什么？", 2),
+        ("第3点的题目是什么？", 3),
+        ("第十二条的标题是什么？", 12),
+        ("第两个方面的标题？", 2),
+        ("关于改革的那一部分标题是什么？", None),  # asks for a heading, names no number
+        ("第二部分讲了什么措施？", None),  # names a number, asks for no heading
+    ],
+)
+def test_asked_ordinal(question: str, n: int | None) -> None:
+    assert asked_ordinal(question) == n
+
+
+def test_asks_heading_in_either_script() -> None:
+    assert asks_heading("講安全的那部分標題是什麼？") and asks_heading("哪一篇文章讲人才？")
+    assert not asks_heading("耒阳着力打造哪五大产业？")
+
+
+def passage(id_: int, doc: str, section: str, text: str) -> StoredPassage:
+    return StoredPassage(id_, f"{doc}:{id_}", doc, id_, "标题", section, text, 0, len(text))
+
+
+TALK = [
+    passage(1, "talk", "", "县委副书记在读书班上的发言。党的二十大是一次团结奋进的大会。"),
+    passage(2, "talk", "一、坚持两个维护", "一、坚持两个维护 大会指出，两个确立意义重大。"),
+    passage(3, "talk", "一、坚持两个维护 › 一是思想上高度一致", "一是思想上高度一致。要学深悟透。"),
+    passage(4, "talk", "二、深化改革", "二、深化改革 改革是关键一招。"),
+    passage(5, "talk", "二、深化改革 › 二是动真碰硬抓改革", "二是动真碰硬抓改革。要啃硬骨头。"),
+    passage(6, "other", "二、另一篇的第二部分", "二、另一篇的第二部分 别处的文字。"),
+]
+ROWS = {p.id: p for p in TALK}
+
+
+def test_an_ordinal_picks_the_top_level_heading_of_that_number_in_the_best_document() -> None:
+    # ranked: the other document's part two, then the talk's sub-point 二是, then its part 二、
+    ranked = [5, 6, 1, 3, 4, 2]
+    assert heading_target("发言的第二部分标题是什么？", ranked, ROWS) == 4
+    assert heading_target("发言的第一部分标题是什么？", ranked, ROWS) == 2
+    # no passage carries a part three: nothing moves
+    assert heading_target("发言的第三部分标题是什么？", ranked, ROWS) is None
+
+
+def test_without_an_ordinal_the_best_passage_s_top_level_heading_comes_first() -> None:
+    fused = [(5, 0.9), (1, 0.8), (4, 0.7), (3, 0.6)]
+    moved = heading_first("讲改革的那一部分标题是什么？", fused, ROWS)
+    assert moved == [(4, 0.7), (5, 0.9), (1, 0.8), (3, 0.6)]
+
+
+def test_questions_not_asking_for_a_heading_keep_the_fused_order() -> None:
+    fused = [(5, 0.9), (4, 0.7)]
+    assert heading_first("改革要啃什么？", fused, ROWS) == fused
+    # already first, or the best passage has no numbered heading above it
+    assert heading_first("讲改革的那一部分标题是什么？", [(4, 0.9), (5, 0.8)], ROWS)[0][0] == 4
+    assert heading_first("那一部分标题是什么？", [(1, 0.9), (4, 0.8)], ROWS)[0][0] == 1
+
+
+def test_an_ordinal_stays_inside_the_best_passage_s_article_on_a_page() -> None:
+    page = [
+        passage(10, "page", "湘潭政法 › 奋力开创新局面", "湘潭政法 奋力开创新局面 市委政法委书记 向敏"),
+        passage(11, "page", "秘书长文章 › 抓落实", "秘书长文章 抓落实 市委秘书长 刘新华"),
+        passage(12, "page", "秘书长文章 › 抓落实 › 二要改革创新", "二要改革创新。打破常规。"),
+        passage(13, "page", "湘潭政法 › 奋力开创新局面 › 二要凝聚力量", "二要凝聚力量。全面准确。"),
+    ]
+    rows = {p.id: p for p in page}
+    assert heading_target("政法工作那篇文章的第二点标题是什么？", [10, 11, 12, 13], rows) == 13
+
+
+def test_hybrid_search_puts_the_asked_part_first(client: TestClient) -> None:
+    for question, heading in (
+        ("县委副书记发言的第一部分标题是什么？", "一、坚持做到“两个维护”"),
+        ("县委副书记讲话中关于改革的那一部分标题是什么？", "二、蹄疾步稳深化改革"),
+    ):
+        r = client.post("/search", json={"query": question, "k": 3, "mode": "hybrid"})
+        assert r.status_code == 200, r.text
+        assert r.json()["hits"][0]["text"].startswith(heading), question
