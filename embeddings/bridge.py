@@ -33,7 +33,7 @@ from embeddings.tokenizer import Tokenizer
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
-_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
 _MAX_PHRASE = 4  # longest English gloss looked up, in words
 MIN_CHARS = 2  # one Han character is a morpheme of many words, not a term
 _TONES = str.maketrans("", "", "012345")
@@ -118,24 +118,39 @@ def _gloss_keys(gloss: str) -> list[str]:
     return keys
 
 
+# British spellings CC-CEDICT glosses in American (organisations → organizations).
+_BRITISH = (("isation", "ization"), ("ise", "ize"), ("our", "or"), ("yse", "yze"), ("tre", "ter"))
+
+
+def _possessive(word: str) -> str:
+    """Linfen's → Linfen."""
+    return word[:-2] if word.endswith(("'s", "’s")) else word
+
+
 def _lemmas(word: str) -> list[str]:
-    """The word and the dictionary forms it may be an inflection of (economies → economy)."""
-    out = [word]
-    if word.endswith("'s"):
-        out.append(word[:-2])
-    for suffix, repl in (
-        ("ies", "y"),
-        ("es", ""),
-        ("s", ""),
-        ("ied", "y"),
-        ("ed", ""),
-        ("ed", "e"),
-        ("ing", ""),
-        ("ing", "e"),
-        ("ly", ""),
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            out.append(word[: len(word) - len(suffix)] + repl)
+    """The word and the dictionary forms it may be an inflection of (economies → economy),
+    in American spelling too (organisations → organization)."""
+    out = list(dict.fromkeys([word, _possessive(word)]))
+    for form in list(out):
+        for suffix, repl in (
+            ("ies", "y"),
+            ("es", ""),
+            ("s", ""),
+            ("ied", "y"),
+            ("ed", ""),
+            ("ed", "e"),
+            ("ing", ""),
+            ("ing", "e"),
+            ("ly", ""),
+        ):
+            if form.endswith(suffix) and len(form) - len(suffix) >= 3:
+                out.append(form[: len(form) - len(suffix)] + repl)
+    out += [
+        f[: len(f) - len(b)] + a
+        for f in list(out)
+        for b, a in _BRITISH
+        if f.endswith(b) and len(f) - len(b) >= 3  # labour, not four
+    ]
     return list(dict.fromkeys(out))
 
 
@@ -217,7 +232,7 @@ def is_foreign(query: str) -> bool:
 def bridge(query: str, corpus: CorpusText, per_term: int = 3) -> Bridged:
     """The corpus's Chinese names and terms for the words of an English question."""
     table, syllables = _dictionary()
-    tokens = [(m.group(0), m.start()) for m in _WORD.finditer(query)]
+    tokens = [(_possessive(m.group(0)), m.start()) for m in _WORD.finditer(query)]
     names: dict[str, str] = {}
     used: set[int] = set()
     i = 0

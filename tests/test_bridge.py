@@ -78,6 +78,8 @@ def test_english_words_become_the_corpus_terms_and_names() -> None:
         ("What did Liu Zhiren call for?", "Liu Zhiren", "刘志仁"),
         ("Which campaign is run in Yongzhou?", "Yongzhou", "永州"),
         ("What does the Linfen editorial ask?", "Linfen", "临汾"),
+        ("What is Linfen's implementation plan?", "Linfen", "临汾"),  # possessive
+        ("What is Linfen’s implementation plan?", "Linfen", "临汾"),
     ],
 )
 def test_romanised_names_are_matched_through_pinyin(question: str, name: str, spelled: str) -> None:
@@ -90,6 +92,14 @@ def test_phrases_before_words_and_only_terms_the_corpus_has() -> None:
     assert "law" not in found.terms and "rule" not in found.terms
     assert "australia" not in found.terms and not found.names  # 澳大利亚 is not in the corpus
     assert "what" not in found.terms and "does" not in found.terms  # question words
+
+
+def test_british_spellings_are_looked_up_in_american_too() -> None:
+    found = bridge("Which mass organisations run study activities?", corpus())
+    assert found.terms["mass organisations"] == ["人民团体"]
+    assert "organisations" not in found.missed
+    # only where a stem is left: "four" is not a British "for" (为了)
+    assert "four" not in bridge("What are the four tasks?", corpus()).terms
 
 
 def test_pinyin_readings_of_a_word() -> None:
