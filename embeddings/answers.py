@@ -31,7 +31,7 @@ from embeddings.chunking import names_author
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.store import Sentences
-from embeddings.structure import asks_heading
+from embeddings.structure import asks_heading, structure_words
 from embeddings.text import SENTENCE_BODY, SENTENCE_END, han_bigrams, normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -214,6 +214,9 @@ def candidates(
         groups = [(normalize(w),) for w in bridged.names.values()]
         groups += [tuple(normalize(w) for w in ws) for ws in bridged.terms.values()]
         groups += [() for _ in bridged.missed]
+    structural = structure_words(question)
+    if structural:  # 第一部分的标题: no sentence holds these words, a heading least of all
+        groups = [g for g in groups if not g or not all(any(t in w for w in structural) for t in g)]
     n = len(norms)
     idf = [
         (g, math.log((n + 1) / (0.5 + sum(any(t in x for t in g) for x in norms)))) for g in groups
@@ -225,9 +228,12 @@ def candidates(
     value = expected_value(question)
     out = []
     for (i, s, e), text, norm, d in zip(spans, texts, norms, dense, strict=True):
-        held = sum(w for g, w in idf if any(t in norm for t in g))
-        term_score = held / total if total > 0 else 0.0
         heading = is_heading(text, hits[i].passage.section)
+        where = norm
+        if heading_asked and heading:  # the question names the document the heading is in
+            where = normalize(f"{hits[i].passage.title} {hits[i].passage.section}") + norm
+        held = sum(w for g, w in idf if any(t in where for t in g))
+        term_score = held / total if total > 0 else 0.0
         out.append(
             Candidate(
                 i,

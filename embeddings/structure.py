@@ -29,6 +29,14 @@ def asks_heading(question: str) -> bool:
     return bool(ASKS_HEADING.search(normalize(question)))
 
 
+def structure_words(question: str) -> list[str]:
+    """The part of a question asking for a heading that names no content (第一部分, 标题)."""
+    norm = normalize(question)
+    if not ASKS_HEADING.search(norm):
+        return []
+    return [m.group(0) for m in (*ASKS_HEADING.finditer(norm), *_ORDINAL.finditer(norm))]
+
+
 def asked_ordinal(question: str) -> int | None:
     """N of "第N部分" and the like in a question asking for a heading; None otherwise."""
     norm = normalize(question)

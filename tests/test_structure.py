@@ -71,7 +71,9 @@ def test_questions_not_asking_for_a_heading_keep_the_fused_order() -> None:
 
 def test_an_ordinal_stays_inside_the_best_passage_s_article_on_a_page() -> None:
     page = [
-        passage(10, "page", "湘潭政法 › 奋力开创新局面", "湘潭政法 奋力开创新局面 市委政法委书记 向敏"),
+        passage(
+            10, "page", "湘潭政法 › 奋力开创新局面", "湘潭政法 奋力开创新局面 市委政法委书记 向敏"
+        ),
         passage(11, "page", "秘书长文章 › 抓落实", "秘书长文章 抓落实 市委秘书长 刘新华"),
         passage(12, "page", "秘书长文章 › 抓落实 › 二要改革创新", "二要改革创新。打破常规。"),
         passage(13, "page", "湘潭政法 › 奋力开创新局面 › 二要凝聚力量", "二要凝聚力量。全面准确。"),
@@ -88,3 +90,25 @@ def test_hybrid_search_puts_the_asked_part_first(client: TestClient) -> None:
         r = client.post("/search", json={"query": question, "k": 3, "mode": "hybrid"})
         assert r.status_code == 200, r.text
         assert r.json()["hits"][0]["text"].startswith(heading), question
+
+
+def test_ask_answers_with_the_heading_asked_for(client: TestClient) -> None:
+    """The question names the document (县委副书记 发言), not the heading's words: its title
+    counts for the heading, and 第一部分/标题 count for nothing."""
+    for question, heading in (
+        ("县委副书记发言的第一部分标题是什么？", "坚持做到“两个维护”"),
+        ("湘潭政法工作那篇文章的第二点标题是什么？", "在准确把握精神实质中凝聚奋进力量"),
+    ):
+        body = client.post("/ask", json={"question": question}).json()
+        assert body["answer"] is not None, body["reason"]
+        assert heading in body["answer"]["text"], question
+
+
+@pytest.mark.parametrize(
+    "question", ["美国宪法第二部分的标题是什么？", "这本菜谱第三章的标题叫什么？"]
+)
+def test_a_heading_question_about_something_else_is_still_refused(
+    client: TestClient, question: str
+) -> None:
+    body = client.post("/ask", json={"question": question}).json()
+    assert body["answer"] is None and "threshold" in body["reason"]
