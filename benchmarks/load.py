@@ -3,7 +3,7 @@
 Each client is an asyncio task with its own keep-alive connection, sending one request at a
 time (k=5) for a fixed time; throughput counts every answer, latency is per request. Runs
 against a server it starts on the seeds (DATA_DIR), twice: with the query-vector cache (the
-default; the 55 questions repeat, so after the first round no query is embedded again) and
+default; the seed questions repeat, so after the first round no query is embedded again) and
 with QUERY_CACHE=0 (every request embeds its query), or against `--url`.
 
     .venv/bin/python benchmarks/load.py [--url http://127.0.0.1:8000] [--clients 1,8] [--seconds 10]

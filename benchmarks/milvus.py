@@ -350,7 +350,7 @@ def to_markdown(results: dict, args: argparse.Namespace) -> str:
         parts += [
             "## /search over HTTP",
             "",
-            f"{args.requests} sequential requests per mode (the 55 seed questions in turn, k = 5) "
+            f"{args.requests} sequential requests per mode (the seed dev questions in turn, k = 5) "
             f"after 5 warm-up ones, then {args.requests * 2} hybrid requests from "
             f"{args.clients} concurrent clients. The service, milvus-lite and the client share "
             "the machine's 2 cores with whatever else runs: the 1-minute load average was "

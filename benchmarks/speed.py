@@ -150,6 +150,7 @@ def main() -> int:
                 .splitlines()
                 if line.strip()
             ]
+            results["questions"] = len(questions)
             with httpx.Client(base_url=url, timeout=30) as client:
                 for path, mode in (
                     ("/search", "hybrid"),
@@ -206,7 +207,8 @@ def to_markdown(results: dict, requests: int) -> str:
         "",
         f"Passages per document: {per_doc}.",
         "",
-        f"HTTP latency over {requests} sequential requests (the 55 seed questions in turn, k = 5),"
+        f"HTTP latency over {requests} sequential requests (the {results['questions']} seed dev"
+        " questions in turn, k = 5),"
         " client on the same machine, `QUERY_CACHE=0` (every request embeds its query):",
         "",
         "| request | p50 ms | p95 ms |",
