@@ -31,7 +31,7 @@ from embeddings.chunking import names_author
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.store import Sentences
-from embeddings.structure import asks_heading, structure_words
+from embeddings.structure import asks_heading, path_labels, starts_with_label, structure_words
 from embeddings.text import SENTENCE_BODY, SENTENCE_END, han_bigrams, normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -153,12 +153,7 @@ def expected_value(question: str) -> re.Pattern[str] | None:
 
 def is_heading(text: str, section: str) -> bool:
     """Whether a sentence is the heading of its passage's section (or one above it)."""
-    norm = normalize(text).strip()
-    for label in section.split(" › ") if section else []:
-        label = normalize(label).rstrip("…")
-        if len(label) >= 4 and norm.startswith(label):
-            return True
-    return False
+    return any(starts_with_label(text, label, 4) for label in path_labels(section))
 
 
 @dataclass(frozen=True)
@@ -231,7 +226,8 @@ def candidates(
         heading = is_heading(text, hits[i].passage.section)
         where = norm
         if heading_asked and heading:  # the question names the document the heading is in
-            where = normalize(f"{hits[i].passage.title} {hits[i].passage.section}") + norm
+            p = hits[i].passage
+            where = normalize(f"{p.title}\n{p.section}") + "\n" + norm
         held = sum(w for g, w in idf if any(t in where for t in g))
         term_score = held / total if total > 0 else 0.0
         out.append(

@@ -130,7 +130,7 @@ def _possessive(word: str) -> str:
 def _lemmas(word: str) -> list[str]:
     """The word and the dictionary forms it may be an inflection of (economies → economy),
     in American spelling too (organisations → organization)."""
-    out = list(dict.fromkeys([word, _possessive(word)]))
+    out = [word]  # possessives are gone already (bridge)
     for form in list(out):
         for suffix, repl in (
             ("ies", "y"),

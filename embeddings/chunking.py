@@ -110,7 +110,8 @@ class _Article:
     printed_headline: bool = False  # the headline and byline as printed apart: one passage
 
 
-def _number(s: str) -> int:
+def numeral_value(s: str) -> int:
+    """The value of a Chinese numeral up to 99 (二 → 2, 十二 → 12, 二十 → 20)."""
     digits = [c for c in s if c in _NUM_VALUE]
     if len(digits) == 1:
         return _NUM_VALUE[digits[0]]
@@ -121,14 +122,10 @@ def _number(s: str) -> int:
     return 10 * _NUM_VALUE.get(digits[0], 0) + _NUM_VALUE.get(digits[-1], 0)
 
 
-def numeral_value(s: str) -> int:
-    """The value of a Chinese numeral up to 99 (二 → 2, 十二 → 12, 二十 → 20)."""
-    return _number(s)
-
-
 def leading_heading(text: str) -> tuple[str, int] | None:
-    """The kind and number of the numbered heading `text` starts with (二要… → ("要", 2))."""
-    return _heading_at(text.lstrip(), 0)
+    """The kind and number of the numbered heading `text` starts with (二要… → ("要", 2)),
+    after the marks of a Markdown heading (## 二、…)."""
+    return _heading_at(heading_text(text.lstrip()), 0)
 
 
 def _label(text: str, at: int) -> str:
@@ -147,7 +144,7 @@ def _heading_at(text: str, at: int) -> tuple[str, int] | None:
     for kind, pattern in _HEADINGS:
         m = pattern.match(text, at)
         if m:
-            return kind, _number(m.group(0))
+            return kind, numeral_value(m.group(0))
     return None
 
 

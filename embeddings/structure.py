@@ -4,9 +4,10 @@
 one that starts its section with it. Neither retriever sees that: a sub-point under the part,
 or the talk's opening, shares as many of the question's words. So, for such a question, the
 hybrid ranking puts first the passage among its top candidates that carries the heading asked
-for: numbered N when the question names an ordinal (第二部分, 第3点), in the document and
-article of the best passage, the shallowest such heading first; otherwise the top-level
-heading of the best passage's own section.
+for: the top-level heading numbered N when the question names an ordinal (第二部分, 第3点), in
+the document and article of the best passage; otherwise the top-level heading of the best
+passage's own section. A section too short to be a passage of its own shares one with the
+text before it, and then its heading starts nothing: the ranking is left alone.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ from collections.abc import Mapping, Sequence
 
 from embeddings.chunking import leading_heading, numeral_value
 from embeddings.store import StoredPassage
-from embeddings.text import normalize
+from embeddings.text import heading_text, normalize
 
-# A question asking which part, heading or article says something (after t2s).
-ASKS_HEADING = re.compile(r"(哪一?部分|哪个部分|标题|题目|哪一?节|哪一?段|哪一?篇)")
-_ORDINAL = re.compile(r"第([一二三四五六七八九十两]{1,3}|\d{1,2})个?(?:部分|点|条|节|段|方面|章)")
+# A question asking which part or heading says something (after t2s); not 哪一段时间, 哪一部分人.
+_ASKS_PART = r"哪一?个?部[分份](?!人)|标题|题目|哪一?节|哪一?段(?!时|期|历史)"
+# ... or which article: its headline answers (answers.py), but no section heading is asked.
+ASKS_HEADING = re.compile(rf"({_ASKS_PART}|哪一?篇)")
+_ASKS_PART_RE = re.compile(_ASKS_PART)
+_ORDINAL = re.compile(
+    r"第([一二三四五六七八九十两]{1,3}|\d{1,2})个?(?:部[分份]|点|条|节|段|方面|章)"
+)
 # How far down the fused ranking the heading's passage may be found.
 WINDOW = 20
+PATH_SEP = " › "
 
 
 def asks_heading(question: str) -> bool:
+    """Whether the question asks for a heading or a headline (answers.py answers with one)."""
     return bool(ASKS_HEADING.search(normalize(question)))
 
 
@@ -40,7 +48,7 @@ def structure_words(question: str) -> list[str]:
 def asked_ordinal(question: str) -> int | None:
     """N of "第N部分" and the like in a question asking for a heading; None otherwise."""
     norm = normalize(question)
-    if not ASKS_HEADING.search(norm):
+    if not _ASKS_PART_RE.search(norm):
         return None
     m = _ORDINAL.search(norm)
     if not m:
@@ -49,8 +57,15 @@ def asked_ordinal(question: str) -> int | None:
     return int(n) if n.isdigit() else numeral_value(n.replace("两", "二"))
 
 
-def _path(p: StoredPassage) -> list[str]:
-    return p.section.split(" › ") if p.section else []
+def starts_with_label(text: str, label: str, shortest: int = 2) -> bool:
+    """Whether `text` starts with the heading `label` (a path label, maybe cut short with …),
+    whatever the script and the marks of a Markdown heading."""
+    head = normalize(label).rstrip("…")
+    return len(head) >= shortest and normalize(heading_text(text.lstrip())).startswith(head)
+
+
+def path_labels(section: str) -> list[str]:
+    return section.split(PATH_SEP) if section else []
 
 
 def _article(path: list[str]) -> list[str]:
@@ -61,62 +76,58 @@ def _article(path: list[str]) -> list[str]:
     return path
 
 
-def _carries(p: StoredPassage, label: str) -> bool:
-    """Whether the passage starts with the heading `label` (labels may be cut short with …)."""
-    head = normalize(label).rstrip("…")
-    return len(head) >= 2 and normalize(p.text).lstrip().startswith(head)
-
-
 def heading_target(
     question: str, ranked: Sequence[int], rows: Mapping[int, StoredPassage]
 ) -> int | None:
     """The id of the passage holding the heading the question asks for, if one of `ranked`
     (a fused ranking, best first, whose passages are in `rows`) does and is not first."""
-    if not ranked or ranked[0] not in rows or not asks_heading(question):
+    if not ranked or ranked[0] not in rows or not _ASKS_PART_RE.search(normalize(question)):
         return None
     top = rows[ranked[0]]
-    top_path = _path(top)
+    top_path = path_labels(top.section)
+    article = _article(top_path)
     window = [rows[i] for i in ranked[:WINDOW] if i in rows]
     n = asked_ordinal(question)
     if n is not None:
-        article = _article(top_path)
-        found = []
-        for rank, p in enumerate(window):
-            path = _path(p)
-            head = leading_heading(p.text)
-            if (
-                p.doc_id == top.doc_id
-                and head is not None
-                and head[1] == n
-                and path
-                and _carries(p, path[-1])
-                and _article(path) == article
-            ):
-                found.append((len(path), rank, p.id))
-        best = min(found, default=None)
-    else:
-        numbered = [label for label in top_path if leading_heading(label)]
-        if not numbered:
-            return None
-        best = next(
+        # the top level only: 第一部分 is 一、, not the （一） of another part
+        target = next(
             (
-                (0, rank, p.id)
-                for rank, p in enumerate(window)
+                p
+                for p in window
                 if p.doc_id == top.doc_id
-                and _path(p) == top_path[: top_path.index(numbered[0]) + 1]
-                and _carries(p, numbered[0])
+                and (path := path_labels(p.section))
+                and len(path) == len(article) + 1
+                and path[:-1] == article
+                and (head := leading_heading(path[-1])) is not None
+                and head[1] == n
+                and starts_with_label(p.text, path[-1])
             ),
             None,
         )
-    return best[2] if best and best[2] != top.id else None
+    else:
+        if len(top_path) <= len(article):  # no numbered heading above the best passage
+            return None
+        part = top_path[: len(article) + 1]
+        target = next(
+            (
+                p
+                for p in window
+                if p.doc_id == top.doc_id
+                and path_labels(p.section) == part
+                and starts_with_label(p.text, part[-1])
+            ),
+            None,
+        )
+    return target.id if target is not None and target.id != top.id else None
 
 
 def heading_first(
     question: str, ranked: list[tuple[int, float]], rows: Mapping[int, StoredPassage]
 ) -> list[tuple[int, float]]:
-    """The fused ranking with the asked heading's passage moved to the top (its score kept)."""
+    """The fused ranking with the asked heading's passage moved to the top, scored as the
+    best, so scores still fall down the list."""
     target = heading_target(question, [i for i, _ in ranked], rows)
     if target is None:
         return ranked
     at = next(k for k, (i, _) in enumerate(ranked) if i == target)
-    return [ranked[at], *ranked[:at], *ranked[at + 1 :]]
+    return [(target, ranked[0][1]), *ranked[:at], *ranked[at + 1 :]]

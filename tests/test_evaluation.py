@@ -214,7 +214,7 @@ def test_figures_agree_with_an_independent_count_over_http(
     client: TestClient, seed_engine: SearchEngine
 ) -> None:
     """hit@1 from the evaluator equals a count made with /search and plain substring checks
-    (OpenCC and NFKC, so 「，」 in an answer matches the text's ",")."""
+    (OpenCC, NFKC and case, so 「，」 in an answer matches the text's ",")."""
     import unicodedata
 
     from opencc import OpenCC
@@ -222,7 +222,7 @@ def test_figures_agree_with_an_independent_count_over_http(
     cc = OpenCC("t2s")
 
     def plain(text: str) -> str:
-        return "".join(cc.convert(unicodedata.normalize("NFKC", text)).split())
+        return "".join(cc.convert(unicodedata.normalize("NFKC", text)).lower().split())
 
     questions = load_questions(QUESTIONS / "seeds.jsonl")
     result = evaluate(seed_engine, questions, ["hybrid"])
