@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embeddings.bridge import CorpusText, bridge, is_foreign
+from embeddings.bridge import bridge, is_foreign, passages_text
 from embeddings.chunking import names_author
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
@@ -201,7 +201,7 @@ def candidates(
     wording = question
     groups: list[tuple[str, ...]] = [(t,) for t in query_terms(question, tokenizer)]
     if is_foreign(question):  # its Chinese terms, as the top passages spell them
-        corpus = CorpusText((h.passage.text for h in hits[:passages]), tokenizer)
+        corpus = passages_text(tuple(h.passage.text for h in hits[:passages]), tokenizer)
         bridged = bridge(question, corpus)
         wording = " ".join(bridged.words())
         # One group per English word: any of its translations is the word; a content word

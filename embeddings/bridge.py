@@ -205,6 +205,14 @@ class CorpusText:
         return found
 
 
+@lru_cache(maxsize=1024)
+def passages_text(texts: tuple[str, ...], tokenizer: Tokenizer) -> CorpusText:
+    """A few passages as a corpus (an English question's top passages, for /ask), kept: the
+    same passages come back for question after question, and reading them (jieba, pinyin)
+    cost more than the rest of the answer."""
+    return CorpusText(texts, tokenizer)
+
+
 _CORPORA: WeakKeyDictionary[object, tuple[str, CorpusText]] = WeakKeyDictionary()
 _CORPORA_LOCK = threading.Lock()
 

@@ -152,3 +152,13 @@ def test_the_corpus_is_read_again_after_it_changes() -> None:
     backend._docs[0] = backend._docs[0].__class__("d", "t", "s", "changed", 1)
     backend._passages[0] = backend._passages[0].__class__(0, "0", "d", 0, "t", "", "永州", 0, 2)
     assert "湘潭" not in corpus_text(backend, tok).tokens
+
+
+def test_the_top_passages_of_an_english_question_are_read_once() -> None:
+    from embeddings.bridge import passages_text
+
+    texts = ("永州深入实施村集体经济消薄攻坚行动。", "耒阳打造五大产业。")
+    first = passages_text(texts, tok)
+    assert passages_text(texts, tok) is first  # the same passages: not read again
+    assert first.tokens["永州"] == 1 and first.spell(["lei", "yang"])["耒阳"] == 1
+    assert passages_text(texts[:1], tok) is not first
