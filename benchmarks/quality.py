@@ -30,6 +30,7 @@ from common import (  # noqa: I001
 )
 from encoder_quality import BEGIN, END
 
+from embeddings.chunking import path_labels
 from embeddings.evaluation import answer_accuracy, evaluate
 from embeddings.text import compact
 from service.evaluation import squad_engine
@@ -83,7 +84,7 @@ def answer_shape(engine, per_question: list[dict]) -> dict:
             continue
         longest = max(longest, len(a["text"]))
         p = engine.passage(a["passage_id"])
-        labels = [compact(x).rstrip("…") for x in p.section.split(" › ")] if p.section else []
+        labels = [compact(x).rstrip("…") for x in path_labels(p.section)]
         said = compact(a["text"]).rstrip("。；：！？.;:!?")
         if any(said == x or (len(x) >= 4 and x.startswith(said)) for x in labels) and compact(
             p.text[a["end"] :]

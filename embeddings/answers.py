@@ -27,11 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from embeddings.bridge import bridge, is_foreign, passages_text
-from embeddings.chunking import names_author
+from embeddings.chunking import names_author, path_labels
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.store import Sentences
-from embeddings.structure import asks_heading, path_labels, starts_with_label, structure_words
+from embeddings.structure import asks_heading, starts_with_label, structure_words
 from embeddings.text import SENTENCE_BODY, SENTENCE_END, han_bigrams, normalize
 from embeddings.tokenizer import Tokenizer
 

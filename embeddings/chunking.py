@@ -68,6 +68,7 @@ _LABEL_END = re.compile(r"[。，,；;：:！？!?\n]")
 _MD_LABEL_CHARS = 40
 _MD = "#"  # the stack kind of a Markdown heading
 PAGE_HEADLINES = "版面标题"
+PATH_SEP = " › "  # between the headings of a passage's section path
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,11 @@ def numeral_value(s: str) -> int:
     if len(digits) == 2 and digits[1] == "十":
         return _NUM_VALUE[digits[0]] * 10
     return 10 * _NUM_VALUE.get(digits[0], 0) + _NUM_VALUE.get(digits[-1], 0)
+
+
+def path_labels(section: str) -> list[str]:
+    """A section path's headings, outermost first."""
+    return section.split(PATH_SEP) if section else []
 
 
 def leading_heading(text: str) -> tuple[str, int] | None:
@@ -525,7 +531,7 @@ def chunk(doc_id: str, doc: CleanDocument, config: ChunkerConfig | None = None) 
             body = doc.text[s:e]
             pid = passage_id(doc_id, body, seen[body])
             seen[body] += 1
-            section = " › ".join(path)
+            section = PATH_SEP.join(path)
             pages = doc.pages(s, e)
             passages.append(Passage(pid, doc_id, title, section, body, s, e, pages, article.byline))
     return passages

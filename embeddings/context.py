@@ -13,7 +13,7 @@ from collections import Counter
 from functools import lru_cache
 from types import ModuleType
 
-from embeddings.chunking import Passage
+from embeddings.chunking import PATH_SEP, Passage, path_labels
 from embeddings.store import StoredPassage
 from embeddings.text import normalize
 
@@ -47,12 +47,12 @@ def passage_header(p: Passage | StoredPassage, context: str, *, title: bool = Tr
     parts = [p.title if title else "", context]
     if isinstance(p, Passage):
         parts.append(p.byline)
-    path = p.section.split(" › ") if p.section else []
+    path = path_labels(p.section)
     for k in range(len(path), 0, -1) if title else ():
         if " ".join(path[:k]) == p.title:
             del path[:k]
             break
-    section = " › ".join(path)
+    section = PATH_SEP.join(path)
     if section and section not in p.text[: len(section) + 4]:
         parts.append(section)
     return " ".join(x for x in parts if x)

@@ -26,7 +26,7 @@ from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.indexer import UnknownDocumentsError
 from embeddings.store import StoredPassage
-from embeddings.structure import WINDOW, asks_heading, heading_first
+from embeddings.structure import WINDOW, asks_part, heading_first
 from embeddings.text import normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -166,7 +166,7 @@ class Searcher:
 
     def _structured(self, query: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """A question asking for a heading gets the passage holding it first (structure.py)."""
-        if not asks_heading(query):
+        if not asks_part(query):
             return ranked
         rows = self.backend.by_ids([i for i, _ in ranked[:WINDOW]])
         return heading_first(query, ranked, rows)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from embeddings.chunking import leading_heading, numeral_value
+from embeddings.chunking import leading_heading, numeral_value, path_labels
 from embeddings.store import StoredPassage
 from embeddings.text import heading_text, normalize
 
@@ -29,7 +29,12 @@ _ORDINAL = re.compile(
 )
 # How far down the fused ranking the heading's passage may be found.
 WINDOW = 20
-PATH_SEP = " › "
+
+
+def asks_part(question: str) -> bool:
+    """Whether the question asks which part or heading says something (structure's business;
+    a question asking which article wants a headline, which no reordering finds)."""
+    return bool(_ASKS_PART_RE.search(normalize(question)))
 
 
 def asks_heading(question: str) -> bool:
@@ -64,10 +69,6 @@ def starts_with_label(text: str, label: str, shortest: int = 2) -> bool:
     return len(head) >= shortest and normalize(heading_text(text.lstrip())).startswith(head)
 
 
-def path_labels(section: str) -> list[str]:
-    return section.split(PATH_SEP) if section else []
-
-
 def _article(path: list[str]) -> list[str]:
     """The path above the first numbered heading: a page's headline › subheading, or nothing."""
     for i, label in enumerate(path):
@@ -81,7 +82,7 @@ def heading_target(
 ) -> int | None:
     """The id of the passage holding the heading the question asks for, if one of `ranked`
     (a fused ranking, best first, whose passages are in `rows`) does and is not first."""
-    if not ranked or ranked[0] not in rows or not _ASKS_PART_RE.search(normalize(question)):
+    if not ranked or ranked[0] not in rows or not asks_part(question):
         return None
     top = rows[ranked[0]]
     top_path = path_labels(top.section)
