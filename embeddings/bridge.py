@@ -130,21 +130,20 @@ def _possessive(word: str) -> str:
 def _lemmas(word: str) -> list[str]:
     """The word and the dictionary forms it may be an inflection of (economies → economy),
     in American spelling too (organisations → organization)."""
-    out = [word]  # possessives are gone already (bridge)
-    for form in list(out):
-        for suffix, repl in (
-            ("ies", "y"),
-            ("es", ""),
-            ("s", ""),
-            ("ied", "y"),
-            ("ed", ""),
-            ("ed", "e"),
-            ("ing", ""),
-            ("ing", "e"),
-            ("ly", ""),
-        ):
-            if form.endswith(suffix) and len(form) - len(suffix) >= 3:
-                out.append(form[: len(form) - len(suffix)] + repl)
+    out = [word]
+    for suffix, repl in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ied", "y"),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+        ("ly", ""),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            out.append(word[: len(word) - len(suffix)] + repl)
     out += [
         f[: len(f) - len(b)] + a
         for f in list(out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -155,21 +155,19 @@ class Searcher:
             if mode != "dense":
                 lq = lexical_query(query, self.tokenizer, self.backend)
                 lexical = lexical_search(lq, self.tokenizer, self.backend, n, within)
+            rows: dict[int, StoredPassage] = {}
             if mode == "dense":
                 ranked = dense[:k]
             elif mode == "lexical":
                 ranked = lexical[:k]
             else:
-                ranked = self._structured(query, self.fuse(dense, lexical))[:k]
-            results.append(self._hits(ranked, dict(dense), dict(lexical)))
+                ranked = self.fuse(dense, lexical)
+                if asks_part(query):  # a heading asked for comes first (structure.py)
+                    rows = self.backend.by_ids([i for i, _ in ranked[: max(WINDOW, k)]])
+                    ranked = heading_first(query, ranked, rows)
+                ranked = ranked[:k]
+            results.append(self._hits(ranked, dict(dense), dict(lexical), rows))
         return results
-
-    def _structured(self, query: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """A question asking for a heading gets the passage holding it first (structure.py)."""
-        if not asks_part(query):
-            return ranked
-        rows = self.backend.by_ids([i for i, _ in ranked[:WINDOW]])
-        return heading_first(query, ranked, rows)
 
     def fuse(
         self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
@@ -185,9 +183,17 @@ class Searcher:
         )
 
     def _hits(
-        self, ranked: list[tuple[int, float]], dense: dict[int, float], lexical: dict[int, float]
+        self,
+        ranked: list[tuple[int, float]],
+        dense: dict[int, float],
+        lexical: dict[int, float],
+        rows: Mapping[int, StoredPassage] | None = None,
     ) -> list[Hit]:
-        rows = self.backend.by_ids([i for i, _ in ranked])
+        """The ranked passages as hits; `rows` already read are not read again."""
+        rows = {**(rows or {})}
+        missing = [i for i, _ in ranked if i not in rows]
+        if missing:
+            rows.update(self.backend.by_ids(missing))
         hits = []
         for i, score in ranked:
             if i not in rows:
