@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embeddings.bridge import bridge, is_foreign, passages_text
-from embeddings.chunking import names_author, path_labels
+from embeddings.chunking import is_byline, names_author, path_labels
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.store import Sentences
@@ -38,6 +38,7 @@ from embeddings.tokenizer import Tokenizer
 MAX_ANSWER_CHARS = 200
 _SENTENCE = re.compile(rf"{SENTENCE_BODY}(?:{SENTENCE_END})?")
 _CLAUSE = re.compile(r"[^，,：:]+[，,：:]?")
+_MIN_CLAUSE = 3  # Han characters: a shorter clause (其次，) says too little to count as new
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _NUM = "一二三四五六七八九十"
 # The numbering of a heading, which restates nothing and answers nothing.
@@ -65,7 +66,9 @@ _UNITS = (  # measure words after a single numeral: 三年, 两个, 五百多
 )
 _NUMBER = re.compile(rf"\d|[{_NUMERAL}]{{2,}}|[{_NUMERAL[1:]}]\s*[{_UNITS}]|第[{_NUMERAL}]")
 # The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
-_WH = re.compile(r"(什么样的?|什么|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?")
+_WH = re.compile(
+    r"(什么样的?|什么|怎么样的|怎样的|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?"
+)
 _FOCUS_END = re.compile(r"[，。？！?!,、；;：:“”\s]")
 
 
@@ -117,14 +120,23 @@ def candidate_spans(text: str) -> list[tuple[int, int]]:
 
 
 def novelty(text: str, question: str) -> float:
-    """Share of a sentence's characters (numbering aside) in no character bigram of the question."""
-    t = "".join(_HAN.findall(_ORDINAL.sub("", normalize(text).strip())))
+    """What a sentence (numbering aside) adds to the question: the share of its characters in
+    no character bigram of the question, for its newest clause. A heading whose first clause
+    restates the question and whose second answers it (一是提高站位抓落实，解决好忠诚问题) adds
+    what its second clause adds; taken whole, it would pass for a restatement."""
+    q = set(han_bigrams(question))
+    text = _ORDINAL.sub("", normalize(text).strip())
+    clauses = ["".join(_HAN.findall(c)) for c in _CLAUSE.findall(text)]
+    clauses = [c for c in clauses if len(c) >= _MIN_CLAUSE] or ["".join(_HAN.findall(text))]
+    return max(_uncovered(c, q) for c in clauses)
+
+
+def _uncovered(t: str, bigrams: set[str]) -> float:
     if not t:
         return 0.0
-    q = set(han_bigrams(question))
     covered = [False] * len(t)
     for i in range(len(t) - 1):
-        if t[i : i + 2] in q:
+        if t[i : i + 2] in bigrams:
             covered[i] = covered[i + 1] = True
     return 1 - sum(covered) / len(t)
 
@@ -223,6 +235,8 @@ def candidates(
     value = expected_value(question)
     out = []
     for (i, s, e), text, norm, d in zip(spans, texts, norms, dense, strict=True):
+        if is_byline(text) and not asks_author:  # who wrote it answers nothing else
+            continue
         heading = is_heading(text, hits[i].passage.section)
         where = norm
         if heading_asked and heading:  # the question names the document the heading is in

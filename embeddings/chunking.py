@@ -34,6 +34,7 @@ from embeddings.text import (
     heading_level,
     heading_text,
     is_prose,
+    normalize,
 )
 
 # 3: Markdown headings open sections; passages know their pages. 4: a newspaper page's
@@ -61,6 +62,8 @@ _BYLINE = re.compile(
 )
 _BYLINE_NAME = re.compile(r"\S.{1,40}\s[\u4e00-\u9fff·]{2,5}")
 _KICKER = r"(强调|強調|指出|表示)$"
+# An editorial's byline names the paper's voice, not a person (本报评论员, 本報特約評論員).
+_COMMENTATOR = re.compile(r"(本报|本刊|新华社|人民日报)?(特约)?评论员")
 _REPORTER = re.compile(r"[（(](记者|記者|通讯员|通訊員)\s*([^）)]{2,12})[)）]")
 _SENTENCE = re.compile(rf"{SENTENCE_BODY}(?:{SENTENCE_END}|\n|$)")  # a line ends one too
 _CLAUSE_END = re.compile(r"[，,、；;：:]")
@@ -344,8 +347,14 @@ def _headline_units(headlines: list[Block]) -> list[_Headline]:
 
 
 def names_author(text: str) -> bool:
-    """A byline (湘潭市委常委、组织部部长 刘俊) or a news lead naming its reporter (（记者 陈静）)."""
-    return _is_byline(text.strip()) or bool(_REPORTER.search(text[:40]))
+    """A byline, or a news lead naming its reporter (（记者 陈静）)."""
+    return is_byline(text) or bool(_REPORTER.search(text[:40]))
+
+
+def is_byline(text: str) -> bool:
+    """A line naming the author and nothing else: 湘潭市委常委、组织部部长 刘俊, 本报评论员."""
+    text = text.strip()
+    return _is_byline(text) or bool(_COMMENTATOR.fullmatch(normalize(text)))
 
 
 def _reporter(article: _Article) -> str:

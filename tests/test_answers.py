@@ -279,3 +279,50 @@ def test_a_figure_alone_does_not_put_an_off_topic_question_on_topic() -> None:
     cosine = config.threshold - config.weight_expects / 2
     passage = ("全市新增就业岗位三万个。", "", {"全市新增就业岗位三万个。": cosine})
     assert _answer("长城有多长？", [passage]) is None
+
+
+def test_a_heading_answering_after_a_restating_clause_is_the_answer() -> None:
+    # Its first clause restates the question, its second answers it: not a restatement.
+    passage = (
+        "一是提高站位抓落实，解决好忠诚问题。就是要强化政治担当，推动落实市委决策部署。",
+        "一是提高站位抓落实，解决好忠诚问题",
+        {
+            "一是提高站位抓落实，解决好忠诚问题。": 0.92,
+            "就是要强化政治担当，推动落实市委决策部署。": 0.89,
+        },
+    )
+    assert _answer("提高站位抓落实是为了解决什么问题？", [passage]) == (
+        "一是提高站位抓落实，解决好忠诚问题。"
+    )
+
+
+def test_novelty_is_that_of_the_newest_clause() -> None:
+    from embeddings.answers import novelty
+
+    question = "提高站位抓落实是为了解决什么问题？"
+    assert novelty("一是提高站位抓落实。", question) == 0.0
+    assert novelty("一是提高站位抓落实，解决好忠诚问题。", question) > 0.25
+    # a clause too short to say anything (其次，) is not the new part
+    assert novelty("其次，提高站位抓落实。", question) == 0.0
+
+
+def test_a_byline_answers_only_a_question_about_the_author() -> None:
+    # The question names the editorial (评论员文章), so the byline shares its words; it still
+    # answers nothing but who wrote it.
+    passage = (
+        "本报评论员\n确保党的二十大精神在平阳大地落地生根、见到实效。",
+        "",
+        {"本报评论员": 0.99, "确保党的二十大精神在平阳大地落地生根、见到实效。": 0.85},
+    )
+    question = "评论员文章怎么说见到实效的？"
+    assert _answer(question, [passage]) == "确保党的二十大精神在平阳大地落地生根、见到实效。"
+    assert _answer("这篇评论的作者是谁？", [passage]) == "本报评论员"
+
+
+def test_focus_after_asking_what_kind() -> None:
+    from embeddings.answers import focus_terms
+    from embeddings.tokenizer import default_tokenizer
+
+    tokenizer = default_tokenizer()
+    assert focus_terms("应坚持怎样的学习原则？", tokenizer) == ["学习", "原则"]
+    assert focus_terms("要打造怎么样的营商环境？", tokenizer) == ["营商", "环境"]

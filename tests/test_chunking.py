@@ -465,3 +465,14 @@ def test_clean_text_without_markdown_is_chunked_as_before() -> None:
     doc = clean("#二十大# 学习体会\n正文。")
     assert doc.title == "#二十大# 学习体会"
     assert re.fullmatch(r"#二十大# 学习体会\n正文。", chunk("t", doc)[0].text)
+
+
+def test_bylines_name_the_author_and_nothing_else() -> None:
+    from embeddings.chunking import is_byline, names_author
+
+    for line in ("湘潭市委常委、组织部部长 刘俊", "本报评论员", "本報評論員", "本报特约评论员"):
+        assert is_byline(line) and names_author(line), line
+    lead = "本报讯（记者 陈静）11月5日，全市政法工作会议召开。"
+    assert names_author(lead) and not is_byline(lead)  # a lead names its reporter, and says more
+    for line in ("评论员文章指出，要狠抓落实。", "要加强评论员队伍建设。"):
+        assert not is_byline(line), line
