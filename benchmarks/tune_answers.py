@@ -40,6 +40,28 @@ OFF_TOPIC = [
     "iPhone 15 的电池容量是多少？",
     "长城有多长？",
     "What is the capital of Australia?",
+    # Near the corpus: its places, with facts it does not hold (the hard ones to refuse).
+    "湘潭市有多少常住人口？",
+    "临汾市的面积是多少平方公里？",
+    "永州有哪些著名的旅游景点？",
+    "耒陽的特色小吃有哪些？",
+    "湘潭大学是哪一年建校的？",
+    "臨汾冬天的平均氣溫是多少？",
+    "九华的房价是多少？",
+    "永州到长沙的高铁要多久？",
+    "How many people live in Linfen?",
+    "What is the famous dish of Yongzhou?",
+    # Far from it.
+    "怎样才能提高英语口语？",
+    "血压高应该吃什么？",
+    "比特幣的價格為什麼波動？",
+    "如何给猫剪指甲？",
+    "太阳系有几颗行星？",
+    "How do I reset my router password?",
+    "What year did the Berlin Wall fall?",
+    "《红楼梦》的作者是谁？",
+    "機器學習和深度學習有什麼區別？",
+    "怎么腌制四川泡菜？",
 ]
 GRID = {
     "weight_terms": (0.0, 0.25, 0.5, 0.75),
