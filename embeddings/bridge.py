@@ -190,10 +190,19 @@ class CorpusText:
         self.text = "|".join(runs)
         self._at: dict[str, list[int]] = {}
         self._readings: dict[int, tuple[str, ...]] = {}
+        self._counts: dict[str, int] = {}
         for p, char in enumerate(self.text):
             for syl in _readings(char) if char != "|" else ():
                 self._at.setdefault(syl, []).append(p)
                 self._readings[p] = (*self._readings.get(p, ()), syl)
+
+    def count(self, word: str) -> int:
+        """How often the corpus has `word`: as a search token, or else as text (副书记, which
+        jieba reads as 副 + 书记, is still in the corpus)."""
+        found = self.tokens[word]
+        if not found and word not in self._counts:
+            self._counts[word] = self.text.count(normalize(word))
+        return found or self._counts.get(word, 0)
 
     def spell(self, syllables: Sequence[str]) -> Counter[str]:
         """Han strings of the corpus that read as exactly these syllables, with their counts."""
@@ -267,9 +276,9 @@ def bridge(query: str, corpus: CorpusText, per_term: int = 3) -> Bridged:
             head, last = " ".join(words[i : i + n - 1]), words[i + n - 1]
             keys = [f"{head} {lemma}".strip() for lemma in _lemmas(last)]
             found = [(r, normalize(w)) for k in keys for r, w in table.get(k, [])]
-            found = [(r, w) for r, w in found if corpus.tokens[w] and len(w) >= MIN_CHARS]
+            found = [(r, w) for r, w in found if len(w) >= MIN_CHARS and corpus.count(w)]
             if found:
-                best = sorted(found, key=lambda x: (x[0], -corpus.tokens[x[1]]))
+                best = sorted(found, key=lambda x: (x[0], -corpus.count(x[1])))
                 terms[" ".join(words[i : i + n])] = list(dict.fromkeys(w for _, w in best))[
                     :per_term
                 ]

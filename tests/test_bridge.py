@@ -17,7 +17,7 @@ from embeddings.bridge import (
     segment_pinyin,
 )
 from embeddings.chunking import chunk
-from embeddings.text import clean
+from embeddings.text import clean, normalize
 from embeddings.tokenizer import default_tokenizer
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -100,6 +100,15 @@ def test_british_spellings_are_looked_up_in_american_too() -> None:
     assert "organisations" not in found.missed
     # only where a stem is left: "four" is not a British "for" (为了)
     assert "four" not in bridge("What are the four tasks?", corpus()).terms
+
+
+def test_a_translation_jieba_splits_is_still_in_the_corpus() -> None:
+    # jieba reads 县委副书记 as 县委 + 副 + 书记, so 副书记 is no search token of the corpus
+    assert tok.tokens("县委副书记") == ["县委", "副", "书记"]
+    found = bridge("What did the deputy secretary say?", corpus())
+    assert found.terms["deputy secretary"] == ["副书记"]
+    assert corpus().count("副书记") == normalize(corpus().text).count("副书记") > 0
+    assert corpus().count("量子计算") == 0
 
 
 def test_pinyin_readings_of_a_word() -> None:
