@@ -46,7 +46,10 @@ _ORDINAL = re.compile(
     rf"^([{_NUM}]{{1,3}}[、要是]|[（(][{_NUM}]{{1,3}}[)）]|第[{_NUM}]{{1,3}}[，、,：:]?)"
 )
 # A question asking who wrote it (one asking which part says it: structure.asks_heading).
-_ASKS_AUTHOR = re.compile(r"(作者是谁|谁写|谁撰写|谁的文章|哪位记者|记者是谁|由谁)")
+_ASKS_AUTHOR = re.compile(
+    r"(作者是谁|谁写|谁撰写|谁的文章|哪位记者|记者是谁|由谁)|"
+    r"\bwho (wrote|writes|authored|is the author)\b|\bwritten by\b|\bauthor of\b"
+)
 # A question asking for a time or a quantity, and the values that answer it. "哪几个" asks
 # for names, not a count; 许多大学 and 科罗拉多大学 hold no 多大.
 _ASKS_TIME = re.compile(
@@ -276,7 +279,8 @@ def choose(
 
     When the question asks for a heading or an author and the top passages hold one, the
     best of those is the answer. Otherwise a heading that restates the question gives way to
-    the best sentence under it. The best score of all, less the value feature (a figure says
+    the best sentence under it; for a question without Chinese, any heading does: what it adds
+    cannot be told from dictionary words, and its meaning matches the topic the question names. The best score of all, less the value feature (a figure says
     nothing about being on topic), says whether the passages answer the question at all;
     for a question without Chinese, its meaning alone: a dictionary sense its words share
     with a sentence (capital → 资金) helps choose among sentences but says little about being
@@ -290,7 +294,7 @@ def choose(
     asked = [x for x, c in enumerate(cands) if c.asked]
     if asked:
         best = cands[max(asked, key=lambda x: (scores[x], -x))]
-    elif best.heading and best.novelty < config.restates:
+    elif best.heading and (best.novelty < config.restates or not has_chinese):
         others = [
             x
             for x, c in enumerate(cands)

@@ -23,6 +23,11 @@ from embeddings.text import heading_text, normalize
 _ASKS_PART = r"哪一?个?部[分份](?!人)|标题|题目|哪一?节|哪一?段(?!时|期|历史)"
 # ... or which article: its headline answers (answers.py), but no section heading is asked.
 ASKS_HEADING = re.compile(rf"({_ASKS_PART}|哪一?篇)")
+# The same in English (for answers; the hybrid rule is measured on Chinese questions only).
+_ASKS_HEADING_EN = re.compile(
+    r"\b(which|what) (part|section|point|article|piece|editorial|commentary)\b|"
+    r"\b(heading|headline|title)s?\b"
+)
 _ASKS_PART_RE = re.compile(_ASKS_PART)
 _ORDINAL = re.compile(
     r"第([一二三四五六七八九十两]{1,3}|\d{1,2})个?(?:部[分份]|点|条|节|段|方面|章)"
@@ -39,7 +44,8 @@ def asks_part(question: str) -> bool:
 
 def asks_heading(question: str) -> bool:
     """Whether the question asks for a heading or a headline (answers.py answers with one)."""
-    return bool(ASKS_HEADING.search(normalize(question)))
+    norm = normalize(question)
+    return bool(ASKS_HEADING.search(norm) or _ASKS_HEADING_EN.search(norm))
 
 
 def structure_words(question: str) -> list[str]:

@@ -326,3 +326,37 @@ def test_focus_after_asking_what_kind() -> None:
     tokenizer = default_tokenizer()
     assert focus_terms("应坚持怎样的学习原则？", tokenizer) == ["学习", "原则"]
     assert focus_terms("要打造怎么样的营商环境？", tokenizer) == ["营商", "环境"]
+
+
+LOYALTY = (
+    "二要在忠诚信仰上矢志不渝。坚持用科学理论凝心铸魂，以理论上的清醒促进政治上的坚定。",
+    "二要在忠诚信仰上矢志不渝",
+    {
+        "二要在忠诚信仰上矢志不渝。": 0.80,
+        "坚持用科学理论凝心铸魂，以理论上的清醒促进政治上的坚定。": 0.78,
+    },
+)
+
+
+def test_an_english_question_gets_the_sentence_under_a_heading() -> None:
+    # What a heading adds cannot be told from dictionary words; its meaning matches the topic.
+    answer = _answer("On staying loyal to the faith, what should theory bring about?", [LOYALTY])
+    assert answer == "坚持用科学理论凝心铸魂，以理论上的清醒促进政治上的坚定。"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Which part is about loyalty to the faith?", "What is the heading of the part on loyalty?"],
+)
+def test_an_english_question_asking_for_the_part_gets_the_heading(question: str) -> None:
+    assert _answer(question, [LOYALTY]) == "二要在忠诚信仰上矢志不渝。"
+
+
+def test_an_english_question_asking_who_wrote_gets_the_byline() -> None:
+    printed = (
+        "坚定不移抓落实 一心一意优服务\n湘潭市委常委、市委秘书长 刘新华",
+        "坚定不移抓落实 › 一心一意优服务",
+        {"坚定不移抓落实 一心一意优服务": 0.9, "湘潭市委常委、市委秘书长 刘新华": 0.8},
+    )
+    answer = _answer("Who wrote the Xiangtan article on carrying out decisions?", [printed])
+    assert answer == "湘潭市委常委、市委秘书长 刘新华"
