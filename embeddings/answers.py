@@ -68,6 +68,8 @@ _UNITS = (  # measure words after a single numeral: 三年, 两个, 五百多
     "级章集期代楼号套本辆台只头张片块间层支队国省门所节篇句字页声遍回轮局架艘枚颗件份批组对"
 )
 _NUMBER = re.compile(rf"\d|[{_NUMERAL}]{{2,}}|[{_NUMERAL[1:]}]\s*[{_UNITS}]|第[{_NUMERAL}]")
+# A point the question names by its printed label, in quotes: “一是”提出的要求是什么？
+_QUOTED_LABEL = re.compile(rf"[“\"「『]([{_NUM}]{{1,3}}[是要]|[（(][{_NUM}]{{1,3}}[)）])[”\"」』]")
 # The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
 _WH = re.compile(
     r"(什么样的?|什么|怎么样的|怎样的|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?"
@@ -233,7 +235,8 @@ def candidates(
     ]
     total = sum(w for _, w in idf)
     focus = focus_terms(question, tokenizer)
-    heading_asked = asks_heading(question)
+    label = _QUOTED_LABEL.search(normalize(question))
+    heading_asked = asks_heading(question) or label is not None
     asks_author = bool(_ASKS_AUTHOR.search(normalize(question)))
     value = expected_value(question)
     out = []
@@ -241,8 +244,10 @@ def candidates(
         if is_byline(text) and not asks_author:  # who wrote it answers nothing else
             continue
         heading = is_heading(text, hits[i].passage.section)
+        # the heading asked for; with a label, that point's only (not “二是” for “一是”)
+        wanted = heading_asked and heading and (not label or norm.startswith(label.group(1)))
         where = norm
-        if heading_asked and heading:  # the question names the document the heading is in
+        if wanted:  # the question names the document the heading is in
             p = hits[i].passage
             where = normalize(f"{p.title}\n{p.section}") + "\n" + norm
         held = sum(w for g, w in idf if any(t in where for t in g))
@@ -258,7 +263,7 @@ def candidates(
                 focus=sum(t in norm for t in focus) / len(focus) if focus else 0.0,
                 heading=heading,
                 novelty=novelty(text, wording),
-                asked=heading_asked and heading or asks_author and names_author(text),
+                asked=wanted or asks_author and names_author(text),
                 expects=float(not heading and value is not None and bool(value.search(norm))),
             )
         )

@@ -360,3 +360,21 @@ def test_an_english_question_asking_who_wrote_gets_the_byline() -> None:
     )
     answer = _answer("Who wrote the Xiangtan article on carrying out decisions?", [printed])
     assert answer == "湘潭市委常委、市委秘书长 刘新华"
+
+
+def test_a_point_quoted_by_its_label_gets_its_heading() -> None:
+    # “一是” names the point asked for; the second point's heading is closer in meaning.
+    path = "一、坚持做到“两个维护”"
+    second = (
+        "二是政治上坚决维护。坚决维护党中央权威。",
+        f"{path} › 二是政治上坚决维护",
+        {"二是政治上坚决维护。": 0.95, "坚决维护党中央权威。": 0.9},
+    )
+    first = (
+        "一是思想上高度一致。坚持用党的创新理论武装头脑。",
+        f"{path} › 一是思想上高度一致",
+        {"一是思想上高度一致。": 0.9, "坚持用党的创新理论武装头脑。": 0.88},
+    )
+    question = "讲做到“两个维护”时，“一是”提出的要求是什么？"
+    assert _answer(question, [second, first]) == "一是思想上高度一致。"
+    assert _answer(question.replace("一是", "二是"), [second, first]) == "二是政治上坚决维护。"
