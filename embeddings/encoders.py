@@ -301,7 +301,8 @@ class WarmingEncoder:
         except FutureTimeout:
             raise ModelWarmingError(
                 f"the model {self.name} is still loading after a restart; lexical search "
-                "(mode=lexical) answers already. Try again in a few seconds.",
+                "(mode=lexical) of Chinese questions answers already. Try again in a few "
+                "seconds.",
                 retry_after=5,
             ) from None
         return self._checked(encoder)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from embeddings.answers import Answer, Candidate, candidates, extract_answer
 from embeddings.backends.base import Backend
 from embeddings.batching import QueryBatcher
-from embeddings.bridge import lexical_query, lexical_search
+from embeddings.bridge import is_foreign, lexical_query, lexical_search
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
 from embeddings.fusion import fuse
@@ -104,7 +104,10 @@ class Searcher:
         progress: bool = False,
     ) -> list[list[Hit]]:
         """Rank passages for each query; queries are embedded together, in batches."""
-        qvs = self._encode(queries) if mode != "lexical" else None
+        # An English question needs its vector in lexical mode too: the bridge reads its
+        # dense neighbourhood. Embedded before the read lock, which a write may be waiting on.
+        needs = mode != "lexical" or any(is_foreign(q) for q in queries)
+        qvs = self._encode(queries) if needs else None
         with self.backend.reading():
             return self._rank(queries, qvs, k, mode, doc_ids, progress)
 
@@ -150,10 +153,14 @@ class Searcher:
         within = self._within(doc_ids)
         results = []
         for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
-            dense = self.backend.dense_search(qvs[i], n, within) if qvs is not None else []
+            vector = qvs[i] if qvs is not None else None
+            dense = []
+            if vector is not None and mode != "lexical":
+                dense = self.backend.dense_search(vector, n, within)
             lexical: list[tuple[int, float]] = []
             if mode != "dense":
-                lq = lexical_query(query, self.tokenizer, self.backend)
+                near = self._neighbourhood(vector, dense, n, within) if is_foreign(query) else []
+                lq = lexical_query(query, self.tokenizer, near)
                 lexical = lexical_search(lq, self.tokenizer, self.backend, n, within)
             rows: dict[int, StoredPassage] = {}
             if mode == "dense":
@@ -168,6 +175,20 @@ class Searcher:
                 ranked = ranked[:k]
             results.append(self._hits(ranked, dict(dense), dict(lexical), rows))
         return results
+
+    def _neighbourhood(
+        self,
+        vector: np.ndarray | None,
+        dense: list[tuple[int, float]],
+        n: int,
+        within: object | None,
+    ) -> list[str]:
+        """The texts of a question's dense top n, where the bridge looks for its words'
+        translations (in lexical mode, searched for this alone)."""
+        if not dense and vector is not None:
+            dense = self.backend.dense_search(vector, n, within)
+        rows = self.backend.by_ids([i for i, _ in dense])
+        return [rows[i].text for i, _ in dense if i in rows]
 
     def fuse(
         self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
@@ -254,7 +275,7 @@ class Searcher:
         """
         qv = self._encode([question])
         with self.backend.reading():
-            hits = self._rank([question], qv if mode != "lexical" else None, k, mode, doc_ids)[0]
+            hits = self._rank([question], qv, k, mode, doc_ids)[0]
             top = [h.passage.id for h in hits[: self.config.answers.passages]]
             sentences = self.backend.sentences(top)
         answer, reason = extract_answer(

@@ -205,8 +205,9 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     model: str
     model_ready: bool = Field(
-        description="False while the model warms up after a restart: lexical search answers "
-        "already, dense and hybrid requests wait for the model."
+        description="False while the model warms up after a restart: lexical search of "
+        "Chinese questions answers already; dense and hybrid requests, and questions without "
+        "Chinese (the bridge reads their dense neighbourhood), wait for the model."
     )
     dimension: int
     documents: int

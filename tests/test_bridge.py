@@ -122,11 +122,11 @@ def test_pinyin_readings_of_a_word() -> None:
 
 def test_only_questions_without_chinese_are_bridged() -> None:
     tok = default_tokenizer()
-    backend = _Backend(["市政协主席杨真平出席并讲话。"])
+    near = ["市政协主席杨真平出席并讲话。"]
     assert is_foreign("Who chaired the meeting?") and not is_foreign("谁主持会议？")
-    chinese = lexical_query("市政协主席是谁？", tok, backend)
+    chinese = lexical_query("市政协主席是谁？", tok, near)
     assert not chinese.bridged and chinese.tokens(tok) == tok.bm25_tokens("市政协主席是谁？")
-    english = lexical_query("Which CPPCC chairman is Yang Zhenping?", tok, backend)
+    english = lexical_query("Which CPPCC chairman is Yang Zhenping?", tok, near)
     assert english.bridged and {("杨真平",), ("政协",), ("主席",)} <= set(english.groups)
     tokens = english.tokens(tok)
     assert {"杨真平", "政协", "主席"} <= set(tokens)
@@ -152,15 +152,25 @@ def test_content_words_without_a_term_in_the_corpus_are_kept_as_missed() -> None
     assert "what" not in found.missed  # a question word, not content
 
 
-def test_the_corpus_is_read_again_after_it_changes() -> None:
-    from embeddings.bridge import corpus_text
+def test_translations_and_names_come_from_the_question_s_neighbourhood() -> None:
+    question = "Which CPPCC chairman is Yang Zhenping?"
+    near = lexical_query(question, tok, ["市政协主席杨真平出席并讲话。"])
+    assert {("杨真平",), ("政协",), ("主席",)} <= set(near.groups)
+    # passages about something else (the rest of a large corpus) lend the question nothing
+    far = lexical_query(question, tok, ["永州深入实施村集体经济消薄攻坚行动。"])
+    assert far.bridged and not any(far.groups)
 
-    tok = default_tokenizer()
-    backend = _Backend(["湘潭市政协召开会议。"])
-    assert "湘潭" in corpus_text(backend, tok).tokens
-    backend._docs[0] = backend._docs[0].__class__("d", "t", "s", "changed", 1)
-    backend._passages[0] = backend._passages[0].__class__(0, "0", "d", 0, "t", "", "永州", 0, 2)
-    assert "湘潭" not in corpus_text(backend, tok).tokens
+
+def test_a_name_is_spelled_whatever_reading_its_characters_have() -> None:
+    from embeddings.bridge import passages_text
+
+    texts = ("耒阳市长说，耒阳要发展。", "杨真平和杨振平")
+    corpus = passages_text(texts, tok)
+    assert corpus.spell(["lei", "yang"]) == {"耒阳": 2}
+    assert corpus.spell(["yang", "zhen", "ping"]) == {"杨真平": 1, "杨振平": 1}
+    assert corpus.spell(["zhang", "san"]) == {}
+    # overlapping readings are all found: 阳阳 reads yang yang twice in 阳阳阳
+    assert passages_text(("阳阳阳",), tok).spell(["yang", "yang"]) == {"阳阳": 2}
 
 
 def test_the_top_passages_of_an_english_question_are_read_once() -> None:

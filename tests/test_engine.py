@@ -174,3 +174,24 @@ def test_lexical_search_matches_across_jieba_word_boundaries(
         assert [h.passage.doc_id for h in hits] == ["bridge"]
     finally:
         engine.close()
+
+
+def test_an_english_question_reaches_a_document_written_after_the_engine_opened(
+    tmp_path: Path, minilm: Encoder
+) -> None:
+    """The bridge reads each English question's dense neighbourhood, not a copy of the corpus
+    made once: a new document's names and words are there at once, in lexical mode too."""
+    engine = SearchEngine(tmp_path, minilm)
+    try:
+        engine.add_documents([SourceDocument("river", "长江是中国第一长河。", title="长江")])
+        question = "Which industries does Leiyang build?"
+        assert not engine.search(question, 5, "lexical")  # no 耒阳, no 产业 anywhere yet
+        engine.add_documents(
+            [SourceDocument("leiyang", "耒阳着力打造纸品、童车等五大产业。", title="耒阳")]
+        )
+        for mode in ("lexical", "hybrid"):
+            hits = engine.search(question, 5, mode)
+            assert hits[0].passage.doc_id == "leiyang", mode
+            assert hits[0].scores.get("lexical"), mode
+    finally:
+        engine.close()

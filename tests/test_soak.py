@@ -45,8 +45,8 @@ def test_a_first_english_query_does_not_stall_searches_queued_behind_a_write(
     test_data_dir: Path, tmp_path: Path
 ) -> None:
     """Found by the soak: an all-ASCII query goes through the English bridge
-    (`embeddings/bridge.py: lexical_query` -> `corpus_text`, CC-CEDICT parsed on first use,
-    every passage re-read after each write), called from `Searcher._rank` under the
+    (`embeddings/bridge.py: lexical_query`, CC-CEDICT parsed on first use; then it also
+    re-read every passage after each write), called from `Searcher._rank` under the
     backend's read lock. A write waiting for the writer lock then holds back every other
     search (the lock prefers writers) until the bridge is done: seconds on 2 cores.
     """
