@@ -2,12 +2,12 @@
 
 The bridge (embeddings/bridge.py) keeps only the translations and names its corpus holds,
 and reads that corpus with jieba, OpenCC and pinyin. Reading a whole corpus grows with it
-and was paid again after every write; reading a question's dense top 50 does not grow.
+and was paid again after every write; reading a question's dense top 100 does not grow.
 This prints both on real Chinese text (the CMRC2018 and DRCD dev contexts, cut to passages
 of about 300 characters and repeated to the size asked for):
 
 - reading N passages as the bridge's corpus: seconds;
-- bridging one English question over its 50 neighbours: passages never read before; read
+- bridging one English question over its 100 neighbours: passages never read before; read
   before, for other questions (each passage's reading is kept); the same 50 as an earlier
   question (the set is kept).
 
@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from common import RESULTS, public_sets  # noqa: E402
 
 from embeddings.bridge import CorpusText, _reading, bridge, passages_text  # noqa: E402
+from embeddings.config import EngineConfig  # noqa: E402
 from embeddings.evaluation import load_squad  # noqa: E402
 from embeddings.tokenizer import default_tokenizer  # noqa: E402
 
@@ -40,7 +41,7 @@ QUESTIONS = [
     "How should proposal handling be transformed, according to CPPCC chairman Yang Zhenping?",
     "What does the Linfen editorial ask Party members to study?",
 ]
-NEIGHBOURS = 50
+NEIGHBOURS = EngineConfig().bridge_neighbours
 
 
 def passages(n: int) -> list[str]:
@@ -82,10 +83,10 @@ def main() -> int:
         out(f"| {n} | {time.perf_counter() - t0:.1f} |")
     _reading.cache_clear()
     rng = random.Random(2026)
-    pool = texts[:200]  # neighbourhoods drawn from a small pool overlap, as real ones do
+    pool = texts[:400]  # neighbourhoods drawn from a small pool overlap, as real ones do
     timings: dict[str, list[float]] = {"fresh": [], "read before": [], "same set": []}
     for q in QUESTIONS * 5:
-        near = tuple(rng.sample(texts[200:], NEIGHBOURS))
+        near = tuple(rng.sample(texts[400:], NEIGHBOURS))
         for case in ("fresh", "same set"):
             t0 = time.perf_counter()
             bridge(q, passages_text(near, tok))

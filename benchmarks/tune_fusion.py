@@ -100,10 +100,11 @@ def lists(engine, questions):
     texts = [q.question for q in questions]
     dense = engine.search_many(texts, DEPTH, "dense")
     lexical = engine.search_many(texts, DEPTH, "lexical")
-    tok = engine.searcher.tokenizer
-    queries = [  # an English question's bridge reads its dense neighbourhood, as search does
-        lexical_query(t, tok, [h.passage.text for h in near])
-        for t, near in zip(texts, dense, strict=True)
+    s = engine.searcher  # an English question's bridge reads its dense neighbourhood
+    neighbours = engine.search_many(texts, s.config.bridge_neighbours, "dense")
+    queries = [
+        lexical_query(t, s.tokenizer, [h.passage.text for h in near])
+        for t, near in zip(texts, neighbours, strict=True)
     ]
     matched = [
         coverage(lq.groups, hits[0].passage.text) if hits else 0.0

@@ -148,9 +148,12 @@ def main() -> int:
     for name, (engine, questions, docs) in sets.items():
         questions, qrels = judged(questions, engine.all_passages())
         texts = [q.question for q in questions]
-        dense_hits = engine.search_many(texts, DEPTH, "dense")
-        dense = [[(h.passage.passage_id, h.score) for h in hits] for hits in dense_hits]
-        near = [[h.passage.text for h in hits] for hits in dense_hits]  # the bridge reads these
+        dense = [
+            [(h.passage.passage_id, h.score) for h in hits]
+            for hits in engine.search_many(texts, DEPTH, "dense")
+        ]
+        neighbours = engine.search_many(texts, engine.searcher.config.bridge_neighbours, "dense")
+        near = [[h.passage.text for h in hits] for hits in neighbours]  # the bridge reads these
         for label, variant in VARIANTS.items():
             tok = VariantTokenizer(variant)
             pids, index = variant_index(tok, docs, chunker)

@@ -48,8 +48,10 @@ _ORDINAL = re.compile(
 # A question asking who wrote it (one asking which part says it: structure.asks_heading).
 _ASKS_AUTHOR = re.compile(
     r"(作者是谁|谁写|谁撰写|谁的文章|哪位记者|记者是谁|由谁)|"
-    r"\bwho (wrote|writes|authored|is the author)\b|\bwritten by\b|\bauthor of\b"
+    r"\bwho (wrote|writes|authored|is the author)\b|\bauthor of\b"
 )
+# A question about someone's office, which a byline answers too (刘新华担任什么职务？).
+_ASKS_ROLE = re.compile(r"职务|职位|担任|身份|\b(position|role|office|post)\b")
 # A question asking for a time or a quantity, and the values that answer it. "哪几个" asks
 # for names, not a count; 许多大学 and 科罗拉多大学 hold no 多大.
 _ASKS_TIME = re.compile(
@@ -69,7 +71,9 @@ _UNITS = (  # measure words after a single numeral: 三年, 两个, 五百多
 )
 _NUMBER = re.compile(rf"\d|[{_NUMERAL}]{{2,}}|[{_NUMERAL[1:]}]\s*[{_UNITS}]|第[{_NUMERAL}]")
 # A point the question names by its printed label, in quotes: “一是”提出的要求是什么？
-_QUOTED_LABEL = re.compile(rf"[“\"「『]([{_NUM}]{{1,3}}[是要]|[（(][{_NUM}]{{1,3}}[)）])[”\"」』]")
+_QUOTED_LABEL = re.compile(
+    rf"[“‘\"'「『]([{_NUM}]{{1,3}}[是要]|[（(][{_NUM}]{{1,3}}[)）])[”’\"'」』]"
+)
 # The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
 _WH = re.compile(
     r"(什么样的?|什么|怎么样的|怎样的|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?"
@@ -238,11 +242,12 @@ def candidates(
     label = _QUOTED_LABEL.search(normalize(question))
     heading_asked = asks_heading(question) or label is not None
     asks_author = bool(_ASKS_AUTHOR.search(normalize(question)))
+    asks_role = bool(_ASKS_ROLE.search(normalize(question)))
     value = expected_value(question)
     out = []
     for (i, s, e), text, norm, d in zip(spans, texts, norms, dense, strict=True):
-        if is_byline(text) and not asks_author:  # who wrote it answers nothing else
-            continue
+        if is_byline(text) and not (asks_author or asks_role or _names_in(text, question)):
+            continue  # who wrote it answers nothing but who wrote it, or what office they hold
         heading = is_heading(text, hits[i].passage.section)
         # the heading asked for; with a label, that point's only (not “二是” for “一是”)
         wanted = heading_asked and heading and (not label or norm.startswith(label.group(1)))
@@ -270,6 +275,12 @@ def candidates(
     return out
 
 
+def _names_in(byline: str, question: str) -> bool:
+    """Whether the question names the byline's author (its last word: 湘潭市委秘书长 刘新华)."""
+    name = normalize(byline.split()[-1]) if byline.split() else ""
+    return len(name) >= 2 and name in normalize(question)
+
+
 def score(c: Candidate, config: AnswerConfig) -> float:
     """A candidate's score: meaning, wording, the word asked about, and where it comes from."""
     total = config.weight_dense * c.dense - config.rank_decay * c.hit_rank
@@ -285,8 +296,9 @@ def choose(
     When the question asks for a heading or an author and the top passages hold one, the
     best of those is the answer. Otherwise a heading that restates the question gives way to
     the best sentence under it; for a question without Chinese, any heading does: what it adds
-    cannot be told from dictionary words, and its meaning matches the topic the question names. The best score of all, less the value feature (a figure says
-    nothing about being on topic), says whether the passages answer the question at all;
+    cannot be told from dictionary words, and its meaning matches the topic the question
+    names. The best score of all, less the value feature (a figure says nothing about being
+    on topic), says whether the passages answer the question at all;
     for a question without Chinese, its meaning alone: a dictionary sense its words share
     with a sentence (capital → 资金) helps choose among sentences but says little about being
     on topic.

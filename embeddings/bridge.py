@@ -9,7 +9,7 @@ contains are kept (the passages the dense model ranks highest for it, whatever t
 size), and BM25 scores each English word by its best translation over the whole corpus, so a
 word with three translations counts once (a structured query, as cross-language retrieval
 does it). This changes the lexical query only: the dense model still reads the question as
-written.
+written. Below, "the corpus" of a lookup is the passages it is given (`CorpusText`).
 
 Over 300 lines on purpose: the dictionary, the pinyin matching of names and the query built
 from them are one lookup; apart, they would share their private tables.
@@ -172,7 +172,7 @@ def _readings(char: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(to_normal(r) for r in found.split(",") if r))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _reading(text: str, tokenizer: Tokenizer) -> tuple[Counter[str], str]:
     """A passage's search tokens and its Han runs (normalised), kept: the same passages are
     the neighbourhood of question after question, and jieba and OpenCC cost ~6 µs a character."""
@@ -192,15 +192,19 @@ class CorpusText:
             self.tokens.update(tokens)
             runs.append(han)
         self.text = "|".join(runs)
+        self._tokenizer = tokenizer
         self._counts: dict[str, int] = {}
         self._chars: dict[str, str] | None = None  # syllable → the characters reading so
 
     def count(self, word: str) -> int:
-        """How often the passages have `word`: as a search token, or else as text (副书记,
-        which jieba reads as 副 + 书记, is still there)."""
+        """How often the passages have `word`: as a search token, or else as text when jieba
+        splits the word itself into tokens the passages have (副书记 → 副 + 书记). A word that
+        is one token and only text here straddles two words (市长 in 城市长远): not there."""
         found = self.tokens[word]
         if not found and word not in self._counts:
-            self._counts[word] = self.text.count(normalize(word))
+            parts = self._tokenizer.tokens(word)
+            split = len(parts) > 1 and all(self.tokens[p] for p in parts)
+            self._counts[word] = self.text.count(normalize(word)) if split else 0
         return found or self._counts.get(word, 0)
 
     def spell(self, syllables: Sequence[str]) -> Counter[str]:

@@ -24,6 +24,10 @@ class EngineConfig:
     rrf_k: int = 5  # with fusion="rrf": weighted RRF, k=5, BM25 weight 3
     lexical_weight: float = 3.0
     candidates: int = 50  # how deep each retriever looks before fusion
+    # An English question's dense top passages where the bridge finds its words' Chinese
+    # terms (embeddings/bridge.py). 50 lost one seed dev answer (s032) to 100, which holds
+    # the whole seed corpus, as the bridge read before; a fixed number keeps its cost flat.
+    bridge_neighbours: int = 100
     max_doc_ids: int = 100  # most documents in one search filter
     # How long a query waits for others to share its encoder call; 0: off. Off by default:
     # the int8 encoder's vectors depend on their batchmates (see Searcher._encode).

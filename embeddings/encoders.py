@@ -224,8 +224,8 @@ class WarmingEncoder:
     """Stands in for an `Encoder` while the real one loads in a background thread.
 
     Importing torch and sentence-transformers and loading a model takes longer on a small CPU
-    than opening an index, so a restarted service can answer lexical queries at once while
-    the model warms up. The identity (name, fingerprint, dimension, passage prompt) is the one
+    than opening an index, so a restarted service can answer lexical queries in Chinese at once
+    while the model warms up. The identity (name, fingerprint, dimension, passage prompt) is the one
     the index's manifest recorded; once loaded, the real model must have the same identity or
     every call that needs it raises `ModelUnavailableError`, never returning wrong vectors.
     Calls that need the model wait for it.

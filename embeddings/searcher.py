@@ -18,7 +18,7 @@ from tqdm import tqdm
 from embeddings.answers import Answer, Candidate, candidates, extract_answer
 from embeddings.backends.base import Backend
 from embeddings.batching import QueryBatcher
-from embeddings.bridge import is_foreign, lexical_query, lexical_search
+from embeddings.bridge import LexicalQuery, is_foreign, lexical_query, lexical_search
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
 from embeddings.fusion import fuse
@@ -104,12 +104,37 @@ class Searcher:
         progress: bool = False,
     ) -> list[list[Hit]]:
         """Rank passages for each query; queries are embedded together, in batches."""
-        # An English question needs its vector in lexical mode too: the bridge reads its
-        # dense neighbourhood. Embedded before the read lock, which a write may be waiting on.
-        needs = mode != "lexical" or any(is_foreign(q) for q in queries)
-        qvs = self._encode(queries) if needs else None
+        vectors = self._query_vectors(queries, mode)
+        lexical = self._lexical_queries(queries, vectors, mode, doc_ids)
         with self.backend.reading():
-            return self._rank(queries, qvs, k, mode, doc_ids, progress)
+            return self._rank(queries, vectors, lexical, k, mode, doc_ids, progress)
+
+    def _query_vectors(self, queries: Sequence[str], mode: Mode) -> list[np.ndarray | None]:
+        """The queries' vectors, before any read lock (a write may be waiting on it). In lexical
+        mode only questions without Chinese are embedded: the bridge reads their neighbours."""
+        if mode != "lexical":
+            return list(self._encode(queries))
+        return [self._vector(normalize(q)) if is_foreign(q) else None for q in queries]
+
+    def _lexical_queries(
+        self,
+        queries: Sequence[str],
+        vectors: Sequence[np.ndarray | None],
+        mode: Mode,
+        doc_ids: Sequence[str] | None,
+    ) -> list[LexicalQuery | None]:
+        """The BM25 query of each query. An English question's neighbourhood is read under a
+        short read lock of its own; the bridge itself (jieba, pinyin, CC-CEDICT on first use)
+        runs outside any lock, so no search queued behind a waiting write waits for it."""
+        if mode == "dense":
+            return [None] * len(queries)
+        foreign = [i for i, q in enumerate(queries) if is_foreign(q)]
+        near: dict[int, list[str]] = {}
+        if foreign:
+            with self.backend.reading():
+                within = self._within(doc_ids)
+                near = {i: self._neighbourhood(vectors[i], within) for i in foreign}
+        return [lexical_query(q, self.tokenizer, near.get(i, ())) for i, q in enumerate(queries)]
 
     def _encode(self, queries: Sequence[str]) -> np.ndarray:
         """Each query embedded on its own: with int8 dynamic quantisation a vector depends on
@@ -142,7 +167,8 @@ class Searcher:
     def _rank(
         self,
         queries: Sequence[str],
-        qvs: np.ndarray | None,
+        vectors: Sequence[np.ndarray | None],
+        lexical_queries: Sequence[LexicalQuery | None],
         k: int,
         mode: Mode,
         doc_ids: Sequence[str] | None,
@@ -153,14 +179,12 @@ class Searcher:
         within = self._within(doc_ids)
         results = []
         for i, query in enumerate(tqdm(queries, desc=mode, unit="q", disable=not progress)):
-            vector = qvs[i] if qvs is not None else None
-            dense = []
+            vector, lq = vectors[i], lexical_queries[i]
+            dense: list[tuple[int, float]] = []
             if vector is not None and mode != "lexical":
                 dense = self.backend.dense_search(vector, n, within)
             lexical: list[tuple[int, float]] = []
-            if mode != "dense":
-                near = self._neighbourhood(vector, dense, n, within) if is_foreign(query) else []
-                lq = lexical_query(query, self.tokenizer, near)
+            if lq is not None:
                 lexical = lexical_search(lq, self.tokenizer, self.backend, n, within)
             rows: dict[int, StoredPassage] = {}
             if mode == "dense":
@@ -176,17 +200,12 @@ class Searcher:
             results.append(self._hits(ranked, dict(dense), dict(lexical), rows))
         return results
 
-    def _neighbourhood(
-        self,
-        vector: np.ndarray | None,
-        dense: list[tuple[int, float]],
-        n: int,
-        within: object | None,
-    ) -> list[str]:
-        """The texts of a question's dense top n, where the bridge looks for its words'
-        translations (in lexical mode, searched for this alone)."""
-        if not dense and vector is not None:
-            dense = self.backend.dense_search(vector, n, within)
+    def _neighbourhood(self, vector: np.ndarray | None, within: object | None) -> list[str]:
+        """The texts of an English question's dense top passages, where the bridge finds its
+        words' Chinese terms (config.bridge_neighbours; in lexical mode too)."""
+        if vector is None:
+            return []
+        dense = self.backend.dense_search(vector, self.config.bridge_neighbours, within)
         rows = self.backend.by_ids([i for i, _ in dense])
         return [rows[i].text for i, _ in dense if i in rows]
 
@@ -274,8 +293,9 @@ class Searcher:
         vectors were stored at index time.
         """
         qv = self._encode([question])
+        lexical = self._lexical_queries([question], [qv[0]], mode, doc_ids)
         with self.backend.reading():
-            hits = self._rank([question], qv, k, mode, doc_ids)[0]
+            hits = self._rank([question], [qv[0]], lexical, k, mode, doc_ids)[0]
             top = [h.passage.id for h in hits[: self.config.answers.passages]]
             sentences = self.backend.sentences(top)
         answer, reason = extract_answer(

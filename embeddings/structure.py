@@ -25,8 +25,10 @@ _ASKS_PART = r"哪一?个?部[分份](?!人)|标题|题目|哪一?节|哪一?段
 ASKS_HEADING = re.compile(rf"({_ASKS_PART}|哪一?篇)")
 # The same in English (for answers; the hybrid rule is measured on Chinese questions only).
 _ASKS_HEADING_EN = re.compile(
-    r"\b(which|what) (part|section|point|article|piece|editorial|commentary)\b|"
-    r"\b(heading|headline|title)s?\b"
+    r"\b(which|what) (part|section|article|piece|editorial|commentary)\b|"
+    r"\b(heading|headline)s?\b|"
+    r"\btitle of (the|this|that|its|his|her) (article|part|section|editorial|commentary|piece"
+    r"|speech|report)\b"
 )
 _ASKS_PART_RE = re.compile(_ASKS_PART)
 _ORDINAL = re.compile(

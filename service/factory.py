@@ -144,7 +144,8 @@ def open_engine(
     """Open the index (refusing a mismatched one); index the seeds when there is none.
 
     With `warm_start`, an existing index is opened while the model loads in the background:
-    lexical search answers at once, dense search waits for the model (a bounded time).
+    lexical search of Chinese questions answers at once; dense search, and questions without
+    Chinese (the bridge reads their dense neighbourhood), wait for the model (a bounded time).
     """
     index_dir = index_dir or settings.index_dir
     if encoder is None and warm_start:

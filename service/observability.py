@@ -77,7 +77,8 @@ class IndexCollector(Collector):
         yield GaugeMetricFamily(
             "zhsearch_model_ready",
             "1 once the model is loaded and matches the index; 0 while it warms up or if it "
-            "failed (then dense and hybrid requests answer 503).",
+            "failed (then dense and hybrid requests, and questions without Chinese in any "
+            "mode, answer 503).",
             value=_model_ready(engine),
         )
 

@@ -378,3 +378,36 @@ def test_a_point_quoted_by_its_label_gets_its_heading() -> None:
     question = "讲做到“两个维护”时，“一是”提出的要求是什么？"
     assert _answer(question, [second, first]) == "一是思想上高度一致。"
     assert _answer(question.replace("一是", "二是"), [second, first]) == "二是政治上坚决维护。"
+
+
+PRINTED = (
+    "坚定不移抓落实 一心一意优服务\n湘潭市委常委、市委秘书长 刘新华",
+    "坚定不移抓落实 › 一心一意优服务",
+    {"坚定不移抓落实 一心一意优服务": 0.95, "湘潭市委常委、市委秘书长 刘新华": 0.9},
+)
+
+
+@pytest.mark.parametrize(
+    "question", ["刘新华担任什么职务？", "What is Liu Xinhua's position?", "刘新华在文中说了什么？"]
+)
+def test_a_byline_answers_a_question_about_its_author_s_office(question: str) -> None:
+    # asks about the office, or names the author: the byline stays a candidate
+    from embeddings.answers import AnswerConfig, candidates
+    from embeddings.tokenizer import default_tokenizer
+
+    hits, qv, sentences = _hits_and_sentences([PRINTED])
+    found = candidates(question, hits, qv, sentences, default_tokenizer(), AnswerConfig().passages)
+    assert "湘潭市委常委、市委秘书长 刘新华" in [c.text for c in found]
+    if "刘新华担任" in question:
+        assert _answer(question, [PRINTED]) == "湘潭市委常委、市委秘书长 刘新华"
+
+
+def test_english_words_that_only_look_like_a_part_question_ask_for_no_heading() -> None:
+    from embeddings.answers import _ASKS_AUTHOR
+    from embeddings.structure import asks_heading
+
+    assert asks_heading("What is the title of the article on loyalty?")
+    assert asks_heading("Which section is about reform?")
+    for question in ("What is Liu Jun's title?", "At what point should reform start?"):
+        assert not asks_heading(question), question
+    assert not _ASKS_AUTHOR.search("what does the plan written by the commission say?")

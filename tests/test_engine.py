@@ -195,3 +195,26 @@ def test_an_english_question_reaches_a_document_written_after_the_engine_opened(
             assert hits[0].scores.get("lexical"), mode
     finally:
         engine.close()
+
+
+def test_lexical_mode_embeds_only_the_questions_without_chinese(
+    tmp_path: Path, minilm: Encoder
+) -> None:
+    engine = SearchEngine(tmp_path, minilm)
+    try:
+        engine.add_documents(
+            [SourceDocument("leiyang", "耒阳着力打造纸品、童车等五大产业。", title="耒阳")]
+        )
+        calls: list[list[str]] = []
+        original = minilm._embed
+        minilm._embed = lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k)
+        try:
+            hits = engine.search_many(
+                ["耒阳打造哪些产业？", "Which industries does Leiyang build?"], 5, "lexical"
+            )
+        finally:
+            del minilm._embed
+        assert calls == [["which industries does leiyang build?"]]  # normalised, alone
+        assert [h[0].passage.doc_id for h in hits] == ["leiyang", "leiyang"]
+    finally:
+        engine.close()

@@ -159,6 +159,16 @@ def test_a_slow_model_is_a_503_with_retry_after_and_lexical_keeps_answering(
             assert client.get("/health").json()["model_ready"] is False
             lexical = client.post("/search", json={"query": QUESTION, "mode": "lexical"})
             assert lexical.status_code == 200
+            # a question without Chinese needs the model in lexical mode too (the bridge
+            # reads its dense neighbourhood), and says so; Chinese ones in a batch do not
+            english = {"query": "Which five industries does Leiyang build?", "mode": "lexical"}
+            r = client.post("/search", json=english)
+            assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+            assert "Chinese questions answers already" in r.json()["error"]
+            batch = client.post(
+                "/search/batch", json={"queries": [QUESTION, "永州"], "mode": "lexical"}
+            )
+            assert batch.status_code == 200
     finally:
         gate.set()
         engine.close()
