@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from embeddings.bridge import load_dictionaries
 from embeddings.engine import SearchEngine
 from service import errors, limits, observability, security
 from service.factory import open_engine
@@ -16,6 +19,15 @@ from service.routes import ask, documents, health, library, page, search, simila
 from service.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+
+def _load_dictionaries(engine: SearchEngine, wait: float = 300.0) -> None:
+    """The English bridge's dictionaries, loaded once the model is (so a restart is not slowed
+    by them), and before the first English question (which would wait ~2 s for them)."""
+    deadline = time.monotonic() + wait
+    while not engine.encoder.ready and time.monotonic() < deadline:
+        time.sleep(0.2)
+    load_dictionaries()
 
 
 def create_app(settings: Settings | None = None, engine: SearchEngine | None = None) -> FastAPI:
@@ -29,6 +41,9 @@ def create_app(settings: Settings | None = None, engine: SearchEngine | None = N
         app.state.engine = engine if engine is not None else open_engine(settings, warm_start=True)
         app.state.jobs = Jobs()
         logger.info("index ready: %d passages", len(app.state.engine))
+        threading.Thread(
+            target=_load_dictionaries, args=(app.state.engine,), name="dictionaries", daemon=True
+        ).start()
         yield
         app.state.jobs.close()  # a running job finishes its write before the engine closes
         if engine is None:  # an engine handed in belongs to the caller

@@ -250,3 +250,20 @@ def test_passage_neighbours(client: TestClient, seed_engine) -> None:
     assert [p["passage_id"] for p in body["before"]] == [p.passage_id for p in passages[3:5]]
     assert [p["passage_id"] for p in body["after"]] == [p.passage_id for p in passages[6:8]]
     assert client.get("/passages/nope/neighbours").status_code == 404
+
+
+def test_the_bridge_dictionaries_load_in_the_background_once_the_model_is_ready(
+    settings, seed_engine
+) -> None:
+    """So the first English question does not wait ~2 s for CC-CEDICT and pypinyin."""
+    import time
+
+    from embeddings import bridge
+    from service.app import create_app
+
+    bridge._dictionary.cache_clear()
+    with TestClient(create_app(settings, seed_engine)):
+        deadline = time.monotonic() + 60
+        while not bridge._dictionary.cache_info().currsize and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert bridge._dictionary.cache_info().currsize == 1
