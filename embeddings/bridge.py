@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -238,13 +239,20 @@ def load_dictionaries() -> None:
 
 
 def is_foreign(query: str) -> bool:
-    """A question with no Chinese in it: the bridge's business."""
+    """A question with no Chinese in it: the bridge's business (full-width Ｌｅｉｙａｎｇ too)."""
+    query = _half_width(query)
     return not _HAN.search(query) and bool(_WORD.search(query))
+
+
+def _half_width(text: str) -> str:
+    """Full-width Latin letters as ASCII, their case kept (names are told by capitals)."""
+    return unicodedata.normalize("NFKC", text)
 
 
 def bridge(query: str, corpus: CorpusText, per_term: int = 3) -> Bridged:
     """The corpus's Chinese names and terms for the words of an English question."""
     table, syllables = _dictionary()
+    query = _half_width(query)
     tokens = [(_possessive(m.group(0)), m.start()) for m in _WORD.finditer(query)]
     names: dict[str, str] = {}
     used: set[int] = set()

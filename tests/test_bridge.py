@@ -173,3 +173,10 @@ def test_the_top_passages_of_an_english_question_are_read_once() -> None:
     first = passages_text(texts, tok)
     assert passages_text(texts, tok) is first  # the same passages: not read again
     assert first.tokens["永州"] == 1 and first.spell(["lei", "yang"])["耒阳"] == 1
+
+
+def test_a_question_typed_in_full_width_letters_is_bridged_too() -> None:
+    question = "Ｗｈｉｃｈ ｆｉｖｅ ｉｎｄｕｓｔｒｉｅｓ ｄｏｅｓ Ｌｅｉｙａｎｇ ｂｕｉｌｄ？"
+    assert is_foreign(question)
+    found = bridge(question, corpus())
+    assert found.names == {"Leiyang": "耒阳"} and "industries" in found.terms
