@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import RESULTS, public_sets  # noqa: E402
 
-from embeddings.bridge import CorpusText, _reading, bridge, passages_text  # noqa: E402
+from embeddings.bridge import CorpusText, _passage_words, bridge, passages_text  # noqa: E402
 from embeddings.config import EngineConfig  # noqa: E402
 from embeddings.evaluation import load_squad  # noqa: E402
 from embeddings.tokenizer import default_tokenizer  # noqa: E402
@@ -77,11 +77,11 @@ def main() -> int:
     out("| passages | seconds |")
     out("|---|---|")
     for n in sizes:
-        _reading.cache_clear()
+        _passage_words.cache_clear()
         t0 = time.perf_counter()
         CorpusText(texts[:n], tok).spell(["lei", "yang"])
         out(f"| {n} | {time.perf_counter() - t0:.1f} |")
-    _reading.cache_clear()
+    _passage_words.cache_clear()
     rng = random.Random(2026)
     pool = texts[:400]  # neighbourhoods drawn from a small pool overlap, as real ones do
     timings: dict[str, list[float]] = {"fresh": [], "read before": [], "same set": []}
@@ -92,7 +92,7 @@ def main() -> int:
             bridge(q, passages_text(near, tok))
             timings[case].append(time.perf_counter() - t0)
     for p in pool:
-        _reading(p, tok)
+        _passage_words(p, tok)
     for q in QUESTIONS * 5:
         near = tuple(rng.sample(pool, NEIGHBOURS))
         t0 = time.perf_counter()

@@ -239,14 +239,15 @@ def candidates(
     ]
     total = sum(w for _, w in idf)
     focus = focus_terms(question, tokenizer)
-    label = _QUOTED_LABEL.search(normalize(question))
+    asking = normalize(question)
+    label = _QUOTED_LABEL.search(asking)
     heading_asked = asks_heading(question) or label is not None
-    asks_author = bool(_ASKS_AUTHOR.search(normalize(question)))
-    asks_role = bool(_ASKS_ROLE.search(normalize(question)))
+    asks_author = bool(_ASKS_AUTHOR.search(asking))
+    asks_role = bool(_ASKS_ROLE.search(asking))
     value = expected_value(question)
     out = []
     for (i, s, e), text, norm, d in zip(spans, texts, norms, dense, strict=True):
-        if is_byline(text) and not (asks_author or asks_role or _names_in(text, question)):
+        if is_byline(text) and not (asks_author or asks_role or _names_in(text, asking)):
             continue  # who wrote it answers nothing but who wrote it, or what office they hold
         heading = is_heading(text, hits[i].passage.section)
         # the heading asked for; with a label, that point's only (not “二是” for “一是”)
@@ -275,10 +276,11 @@ def candidates(
     return out
 
 
-def _names_in(byline: str, question: str) -> bool:
-    """Whether the question names the byline's author (its last word: 湘潭市委秘书长 刘新华)."""
-    name = normalize(byline.split()[-1]) if byline.split() else ""
-    return len(name) >= 2 and name in normalize(question)
+def _names_in(byline: str, asking: str) -> bool:
+    """Whether the (normalised) question names the byline's author, its last word
+    (湘潭市委秘书长 刘新华)."""
+    words = byline.split()
+    return bool(words) and len(words[-1]) >= 2 and normalize(words[-1]) in asking
 
 
 def score(c: Candidate, config: AnswerConfig) -> float:

@@ -174,7 +174,7 @@ def _readings(char: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _reading(text: str, tokenizer: Tokenizer) -> tuple[Counter[str], str]:
+def _passage_words(text: str, tokenizer: Tokenizer) -> tuple[Counter[str], str]:
     """A passage's search tokens and its Han runs (normalised), kept: the same passages are
     the neighbourhood of question after question, and jieba and OpenCC cost ~6 µs a character."""
     runs = _HAN_RUN.findall(normalize(text))
@@ -189,7 +189,7 @@ class CorpusText:
         self.tokens: Counter[str] = Counter()
         runs = []
         for text in texts:
-            tokens, han = _reading(text, tokenizer)
+            tokens, han = _passage_words(text, tokenizer)
             self.tokens.update(tokens)
             runs.append(han)
         self.text = "|".join(runs)
