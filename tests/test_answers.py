@@ -93,10 +93,21 @@ def test_bad_ask_requests(client: TestClient, body, status: int, mentions: str) 
     assert mentions in r.json()["error"]
 
 
-def test_unknown_doc_ids_on_search_is_422(client: TestClient) -> None:
-    r = client.post("/search", json={"query": "问题", "doc_ids": ["no-such-doc"]})
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/search", {"query": "问题"}),
+        # an English question's neighbourhood is read first, under its own lock
+        ("/search", {"query": "Which industries does Leiyang build?", "mode": "lexical"}),
+        ("/ask", {"question": "Which industries does Leiyang build?"}),
+    ],
+)
+def test_unknown_doc_ids_on_search_is_422(client: TestClient, path: str, body: dict) -> None:
+    r = client.post(path, json={**body, "doc_ids": ["no-such-doc"]})
     assert r.status_code == 422
     assert "no-such-doc" in r.json()["error"] and "/documents" in r.json()["error"]
+    too_many = client.post(path, json={**body, "doc_ids": [f"d{i}" for i in range(101)]})
+    assert too_many.status_code == 422 and "limit" in too_many.json()["error"]
 
 
 def test_english_refusal_quotes_the_threshold_it_was_held_to(client: TestClient) -> None:
