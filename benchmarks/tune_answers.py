@@ -65,7 +65,7 @@ OFF_TOPIC = [
 ]
 GRID = {
     "weight_terms": (0.0, 0.25, 0.5, 0.75),
-    "weight_focus": (0.0, 0.1, 0.2, 0.3),
+    "weight_focus": (0.0, 0.1, 0.2, 0.3, 0.4),
     "weight_expects": (0.0, 0.1, 0.2, 0.3),
     "rank_decay": (0.0, 0.1, 0.15, 0.2, 0.3),
     "restates": (0.0, 0.25),

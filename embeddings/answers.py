@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from embeddings.bridge import bridge, is_foreign, passages_text
-from embeddings.chunking import is_byline, names_author, path_labels
+from embeddings.chunking import has_byline, is_byline, names_author, path_labels
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
-from embeddings.store import Sentences
+from embeddings.store import Sentences, StoredPassage
 from embeddings.structure import asks_heading, starts_with_label, structure_words
 from embeddings.text import SENTENCE_BODY, SENTENCE_END, han_bigrams, normalize
 from embeddings.tokenizer import Tokenizer
@@ -47,7 +47,7 @@ _ORDINAL = re.compile(
 )
 # A question asking who wrote it (one asking which part says it: structure.asks_heading).
 _ASKS_AUTHOR = re.compile(
-    r"(作者是谁|谁写|谁撰写|谁的文章|哪位记者|记者是谁|由谁)|"
+    r"(作者是谁|谁写|谁撰写|谁执笔|谁的文章|署名|落款|哪位作者|哪位记者|记者是谁)|"
     r"\bwho (wrote|writes|authored|is the author)\b|\bauthor of\b"
 )
 # A question about someone's office, which a byline answers too (刘新华担任什么职务？).
@@ -76,8 +76,10 @@ _QUOTED_LABEL = re.compile(
 )
 # The question word, and the word after it that names what is asked for (什么样的框架 → 框架).
 _WH = re.compile(
-    r"(什么样的?|什么|怎么样的|怎样的|哪一|哪些|哪个|哪几|哪|多少|几)[个项种类些位家次条名]?"
+    r"(什么样的?|什么|怎么样的|怎样的|哪一|哪些|哪个|哪几|哪|多少|几|谁)[个项种类些位家次条名]?"
 )
+# The English question word and the noun after it (which capabilities, what kind of parks).
+_WH_EN = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)s?\s+of\s+)?([a-z]+)")
 _FOCUS_END = re.compile(r"[，。？！?!,、；;：:“”\s]")
 
 
@@ -161,6 +163,16 @@ def focus_terms(question: str, tokenizer: Tokenizer) -> list[str]:
     return [t for t in tokenizer.tokens(after) if len(t) >= 2]
 
 
+def focus_translations(question: str, terms: Mapping[str, list[str]]) -> list[str]:
+    """The Chinese words for the noun an English question asks for (which capabilities →
+    能力, …), from the bridge's `terms`: any of them in a sentence is the word asked about."""
+    m = _WH_EN.search(question.lower())
+    if not m:
+        return []
+    word = m.group(1)
+    return next((ws for key, ws in terms.items() if key.split()[0] == word), [])
+
+
 def expected_value(question: str) -> re.Pattern[str] | None:
     """The kind of value that answers `question` when it asks for a time or a quantity: a
     sentence holding one gains `weight_expects` (a preference, not a requirement)."""
@@ -220,6 +232,8 @@ def candidates(
     norms = [normalize(t) for t in texts]
     dense = np.stack(vectors) @ qv
     wording = question
+    focus = focus_terms(question, tokenizer)  # all of them: 哪项置换工作 → 置换, 工作
+    focus_any: list[str] = []  # any of them: an English noun's translations
     groups: list[tuple[str, ...]] = [(t,) for t in query_terms(question, tokenizer)]
     if is_foreign(question):  # its Chinese terms, as the top passages spell them
         corpus = passages_text(tuple(h.passage.text for h in hits[:passages]), tokenizer)
@@ -230,6 +244,7 @@ def candidates(
         groups = [(normalize(w),) for w in bridged.names.values()]
         groups += [tuple(normalize(w) for w in ws) for ws in bridged.terms.values()]
         groups += [() for _ in bridged.missed]
+        focus_any = [normalize(w) for w in focus_translations(question, bridged.terms)]
     structural = structure_words(question)
     if structural:  # 第一部分的标题: no sentence holds these words, a heading least of all
         groups = [g for g in groups if not g or not all(any(t in w for w in structural) for t in g)]
@@ -238,16 +253,15 @@ def candidates(
         (g, math.log((n + 1) / (0.5 + sum(any(t in x for t in g) for x in norms)))) for g in groups
     ]
     total = sum(w for _, w in idf)
-    focus = focus_terms(question, tokenizer)
     asking = normalize(question)
     label = _QUOTED_LABEL.search(asking)
     heading_asked = asks_heading(question) or label is not None
-    asks_author = bool(_ASKS_AUTHOR.search(asking))
+    author = asks_author(question)
     asks_role = bool(_ASKS_ROLE.search(asking))
     value = expected_value(question)
     out = []
     for (i, s, e), text, norm, d in zip(spans, texts, norms, dense, strict=True):
-        if is_byline(text) and not (asks_author or asks_role or _names_in(text, asking)):
+        if is_byline(text) and not (author or asks_role or _names_in(text, asking)):
             continue  # who wrote it answers nothing but who wrote it, or what office they hold
         heading = is_heading(text, hits[i].passage.section)
         # the heading asked for; with a label, that point's only (not “二是” for “一是”)
@@ -266,14 +280,41 @@ def candidates(
                 text,
                 float(d),
                 term_score,
-                focus=sum(t in norm for t in focus) / len(focus) if focus else 0.0,
+                focus=_focus(norm, focus, focus_any),
                 heading=heading,
                 novelty=novelty(text, wording),
-                asked=wanted or asks_author and names_author(text),
+                asked=wanted or author and names_author(text),
                 expects=float(not heading and value is not None and bool(value.search(norm))),
             )
         )
     return out
+
+
+def _focus(norm: str, every: list[str], any_of: list[str]) -> float:
+    """How much of the word asked about a sentence holds."""
+    if any_of:
+        return float(any(t in norm for t in any_of))
+    return sum(t in norm for t in every) / len(every) if every else 0.0
+
+
+def asks_author(question: str) -> bool:
+    """Whether the question asks who wrote it (署名是谁, who wrote): a byline answers it."""
+    return bool(_ASKS_AUTHOR.search(normalize(question)))
+
+
+def byline_passage(top: StoredPassage, document: Sequence[StoredPassage]) -> StoredPassage | None:
+    """The passage of `top`'s document that holds the byline of `top`'s article.
+
+    A byline is printed at an article's end or at the foot of a newspaper page, far from
+    what the question matched. On a page of several articles, the article is the one whose
+    headline heads `top`'s section path; one byline in a document is the document's.
+    """
+    signed = [p for p in document if has_byline(p.text)]
+    if len(signed) == 1:
+        return signed[0]
+    head = path_labels(top.section)[:1]
+    same = [p for p in signed if head and path_labels(p.section)[:1] == head]
+    return same[0] if len(same) == 1 else None
 
 
 def _names_in(byline: str, asking: str) -> bool:

@@ -351,6 +351,11 @@ def names_author(text: str) -> bool:
     return is_byline(text) or bool(_REPORTER.search(text[:40]))
 
 
+def has_byline(text: str) -> bool:
+    """Whether a passage holds a byline on a line of its own (本报评论员 at an article's end)."""
+    return any(is_byline(line) for line in text.splitlines())
+
+
 def is_byline(text: str) -> bool:
     """A line naming the author and nothing else: 湘潭市委常委、组织部部长 刘俊, 本报评论员."""
     text = text.strip()

@@ -9,16 +9,24 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
 
-from embeddings.answers import Answer, Candidate, candidates, extract_answer
+from embeddings.answers import (
+    Answer,
+    Candidate,
+    asks_author,
+    byline_passage,
+    candidates,
+    extract_answer,
+)
 from embeddings.backends.base import Backend
 from embeddings.batching import QueryBatcher
 from embeddings.bridge import LexicalQuery, is_foreign, lexical_query, lexical_search
+from embeddings.chunking import has_byline
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
 from embeddings.fusion import fuse
@@ -296,22 +304,29 @@ class Searcher:
         lexical = self._lexical_queries([question], [qv[0]], mode, doc_ids)
         with self.backend.reading():
             hits = self._rank([question], [qv[0]], lexical, k, mode, doc_ids)[0]
-            top = [h.passage.id for h in hits[: self.config.answers.passages]]
-            sentences = self.backend.sentences(top)
-        answer, reason = extract_answer(
-            question, hits, qv[0], sentences, self.tokenizer, self.config.answers
-        )
+            read = self._answer_passages(question, hits)
+            sentences = self.backend.sentences([h.passage.id for h in read])
+        config = replace(self.config.answers, passages=len(read))
+        answer, reason = extract_answer(question, read, qv[0], sentences, self.tokenizer, config)
         return AskResult(answer, reason, hits)
+
+    def _answer_passages(self, question: str, hits: list[Hit]) -> list[Hit]:
+        """The passages the answer is read from: the top few and, for a question asking who
+        wrote it, the one holding the top document's byline, wherever it is printed."""
+        top = hits[: self.config.answers.passages]
+        if not top or not asks_author(question) or any(has_byline(h.passage.text) for h in top):
+            return top
+        first = top[0].passage
+        signed = byline_passage(first, self.backend.passages(first.doc_id))
+        return top + [Hit(signed, 0.0)] if signed else top
 
     def answer_candidates(self, question: str, hits: list[Hit]) -> list[Candidate]:
         """Every scored candidate sentence of `hits` (for tuning the answer weights)."""
         qv = self._encode([question])[0]
-        top = [h.passage.id for h in hits[: self.config.answers.passages]]
         with self.backend.reading():
-            sentences = self.backend.sentences(top)
-        return candidates(
-            question, hits, qv, sentences, self.tokenizer, self.config.answers.passages
-        )
+            read = self._answer_passages(question, hits)
+            sentences = self.backend.sentences([h.passage.id for h in read])
+        return candidates(question, read, qv, sentences, self.tokenizer, len(read))
 
 
 def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:
