@@ -78,8 +78,6 @@ _QUOTED_LABEL = re.compile(
 _WH = re.compile(
     r"(什么样的?|什么|怎么样的|怎样的|哪一|哪些|哪个|哪几|哪|多少|几|谁)[个项种类些位家次条名]?"
 )
-# The English question word and the noun after it (which capabilities, what kind of parks).
-_WH_EN = re.compile(r"\b(?:which|what)\s+(?:(?:kind|type|sort)s?\s+of\s+)?([a-z]+)")
 _FOCUS_END = re.compile(r"[，。？！?!,、；;：:“”\s]")
 
 
@@ -163,16 +161,6 @@ def focus_terms(question: str, tokenizer: Tokenizer) -> list[str]:
     return [t for t in tokenizer.tokens(after) if len(t) >= 2]
 
 
-def focus_translations(question: str, terms: Mapping[str, list[str]]) -> list[str]:
-    """The Chinese words for the noun an English question asks for (which capabilities →
-    能力, …), from the bridge's `terms`: any of them in a sentence is the word asked about."""
-    m = _WH_EN.search(question.lower())
-    if not m:
-        return []
-    word = m.group(1)
-    return next((ws for key, ws in terms.items() if key.split()[0] == word), [])
-
-
 def expected_value(question: str) -> re.Pattern[str] | None:
     """The kind of value that answers `question` when it asks for a time or a quantity: a
     sentence holding one gains `weight_expects` (a preference, not a requirement)."""
@@ -232,8 +220,7 @@ def candidates(
     norms = [normalize(t) for t in texts]
     dense = np.stack(vectors) @ qv
     wording = question
-    focus = focus_terms(question, tokenizer)  # all of them: 哪项置换工作 → 置换, 工作
-    focus_any: list[str] = []  # any of them: an English noun's translations
+    focus = focus_terms(question, tokenizer)
     groups: list[tuple[str, ...]] = [(t,) for t in query_terms(question, tokenizer)]
     if is_foreign(question):  # its Chinese terms, as the top passages spell them
         corpus = passages_text(tuple(h.passage.text for h in hits[:passages]), tokenizer)
@@ -244,7 +231,6 @@ def candidates(
         groups = [(normalize(w),) for w in bridged.names.values()]
         groups += [tuple(normalize(w) for w in ws) for ws in bridged.terms.values()]
         groups += [() for _ in bridged.missed]
-        focus_any = [normalize(w) for w in focus_translations(question, bridged.terms)]
     structural = structure_words(question)
     if structural:  # 第一部分的标题: no sentence holds these words, a heading least of all
         groups = [g for g in groups if not g or not all(any(t in w for w in structural) for t in g)]
@@ -280,7 +266,7 @@ def candidates(
                 text,
                 float(d),
                 term_score,
-                focus=_focus(norm, focus, focus_any),
+                focus=sum(t in norm for t in focus) / len(focus) if focus else 0.0,
                 heading=heading,
                 novelty=novelty(text, wording),
                 asked=wanted or author and names_author(text),
@@ -288,13 +274,6 @@ def candidates(
             )
         )
     return out
-
-
-def _focus(norm: str, every: list[str], any_of: list[str]) -> float:
-    """How much of the word asked about a sentence holds."""
-    if any_of:
-        return float(any(t in norm for t in any_of))
-    return sum(t in norm for t in every) / len(every) if every else 0.0
 
 
 def asks_author(question: str) -> bool:

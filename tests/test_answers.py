@@ -461,16 +461,6 @@ def test_after_asking_who_the_verb_is_the_word_asked_about() -> None:
     assert answer == "党委主要负责同志要对学习宣传贯彻工作负总责。"
 
 
-def test_an_english_question_asks_for_the_noun_after_which() -> None:
-    from embeddings.answers import focus_translations
-
-    terms = {"industrial parks": ["园区"], "capabilities": ["能力", "本领"], "build": ["建设"]}
-    question = "What kind of industrial parks is Leiyang building?"
-    assert focus_translations(question, terms) == ["园区"]
-    assert focus_translations("Which capabilities should cadres build?", terms) == ["能力", "本领"]
-    assert focus_translations("What does Leiyang build?", terms) == []
-
-
 def _stored(i: int, doc: str, section: str, text: str):
     from embeddings.store import StoredPassage
 
