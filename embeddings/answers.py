@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from embeddings.bridge import bridge, is_foreign, passages_text
-from embeddings.chunking import has_byline, is_byline, names_author, path_labels
+from embeddings.chunking import is_byline, names_author, path_labels
 from embeddings.highlight import query_terms
 from embeddings.hits import Hit
-from embeddings.store import Sentences, StoredPassage
-from embeddings.structure import asks_heading, starts_with_label, structure_words
+from embeddings.store import Sentences
+from embeddings.structure import asks_author, asks_heading, starts_with_label, structure_words
 from embeddings.text import SENTENCE_BODY, SENTENCE_END, han_bigrams, normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -44,11 +44,6 @@ _NUM = "一二三四五六七八九十"
 # The numbering of a heading, which restates nothing and answers nothing.
 _ORDINAL = re.compile(
     rf"^([{_NUM}]{{1,3}}[、要是]|[（(][{_NUM}]{{1,3}}[)）]|第[{_NUM}]{{1,3}}[，、,：:]?)"
-)
-# A question asking who wrote it (one asking which part says it: structure.asks_heading).
-_ASKS_AUTHOR = re.compile(
-    r"(作者是谁|谁写|谁撰写|谁执笔|谁的文章|署名|落款|哪位作者|哪位记者|记者是谁)|"
-    r"\bwho (wrote|writes|authored|is the author)\b|\bauthor of\b"
 )
 # A question about someone's office, which a byline answers too (刘新华担任什么职务？).
 _ASKS_ROLE = re.compile(r"职务|职位|担任|身份|\b(position|role|office|post)\b")
@@ -274,26 +269,6 @@ def candidates(
             )
         )
     return out
-
-
-def asks_author(question: str) -> bool:
-    """Whether the question asks who wrote it (署名是谁, who wrote): a byline answers it."""
-    return bool(_ASKS_AUTHOR.search(normalize(question)))
-
-
-def byline_passage(top: StoredPassage, document: Sequence[StoredPassage]) -> StoredPassage | None:
-    """The passage of `top`'s document that holds the byline of `top`'s article.
-
-    A byline is printed at an article's end or at the foot of a newspaper page, far from
-    what the question matched. On a page of several articles, the article is the one whose
-    headline heads `top`'s section path; one byline in a document is the document's.
-    """
-    signed = [p for p in document if has_byline(p.text)]
-    if len(signed) == 1:
-        return signed[0]
-    head = path_labels(top.section)[:1]
-    same = [p for p in signed if head and path_labels(p.section)[:1] == head]
-    return same[0] if len(same) == 1 else None
 
 
 def _names_in(byline: str, asking: str) -> bool:

@@ -15,18 +15,10 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from embeddings.answers import (
-    Answer,
-    Candidate,
-    asks_author,
-    byline_passage,
-    candidates,
-    extract_answer,
-)
+from embeddings.answers import Answer, Candidate, candidates, extract_answer
 from embeddings.backends.base import Backend
 from embeddings.batching import QueryBatcher
 from embeddings.bridge import LexicalQuery, is_foreign, lexical_query, lexical_search
-from embeddings.chunking import has_byline
 from embeddings.config import EngineConfig
 from embeddings.encoders import AnyEncoder
 from embeddings.fusion import fuse
@@ -34,7 +26,15 @@ from embeddings.highlight import query_terms
 from embeddings.hits import Hit
 from embeddings.indexer import UnknownDocumentsError
 from embeddings.store import StoredPassage
-from embeddings.structure import WINDOW, asks_part, heading_first
+from embeddings.structure import (
+    WINDOW,
+    asks_author,
+    asks_part,
+    byline_first,
+    byline_passage,
+    heading_first,
+    signed,
+)
 from embeddings.text import normalize
 from embeddings.tokenizer import Tokenizer
 
@@ -204,6 +204,11 @@ class Searcher:
                 if asks_part(query):  # a heading asked for comes first (structure.py)
                     rows = self.backend.by_ids([i for i, _ in ranked[: max(WINDOW, k)]])
                     ranked = heading_first(query, ranked, rows)
+                elif asks_author(query) and ranked:  # and who wrote it, its byline
+                    rows = self.backend.by_ids([i for i, _ in ranked[: max(WINDOW, k)]])
+                    if top := rows.get(ranked[0][0]):
+                        document = self.backend.passages(top.doc_id)
+                        ranked = byline_first(ranked, rows, document)
                 ranked = ranked[:k]
             results.append(self._hits(ranked, dict(dense), dict(lexical), rows))
         return results
@@ -314,11 +319,11 @@ class Searcher:
         """The passages the answer is read from: the top few and, for a question asking who
         wrote it, the one holding the top document's byline, wherever it is printed."""
         top = hits[: self.config.answers.passages]
-        if not top or not asks_author(question) or any(has_byline(h.passage.text) for h in top):
+        if not top or not asks_author(question) or any(signed(h.passage) for h in top):
             return top
         first = top[0].passage
-        signed = byline_passage(first, self.backend.passages(first.doc_id))
-        return top + [Hit(signed, 0.0)] if signed else top
+        byline = byline_passage(first, self.backend.passages(first.doc_id))
+        return top + [Hit(byline, 0.0)] if byline else top
 
     def answer_candidates(self, question: str, hits: list[Hit]) -> list[Candidate]:
         """Every scored candidate sentence of `hits` (for tuning the answer weights)."""

@@ -8,6 +8,11 @@ for: the top-level heading numbered N when the question names an ordinal (第二
 the document and article of the best passage; otherwise the top-level heading of the best
 passage's own section. A section too short to be a passage of its own shares one with the
 text before it, and then its heading starts nothing: the ranking is left alone.
+
+"临汾那篇评论文章署名是谁？" asks who wrote it, and the byline that answers is printed at the
+article's end or at the foot of a newspaper page, where none of the question's words are.
+For such a question the hybrid ranking puts first the passage that says who wrote the best
+passage's article, when it is among the top candidates.
 """
 
 from __future__ import annotations
@@ -15,7 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from embeddings.chunking import leading_heading, numeral_value, path_labels
+from embeddings.chunking import (
+    has_byline,
+    leading_heading,
+    names_author,
+    numeral_value,
+    path_labels,
+)
 from embeddings.store import StoredPassage
 from embeddings.text import heading_text, normalize
 
@@ -31,6 +42,11 @@ _ASKS_HEADING_EN = re.compile(
     r"|speech|report)\b"
 )
 _ASKS_PART_RE = re.compile(_ASKS_PART)
+# A question asking who wrote it.
+_ASKS_AUTHOR = re.compile(
+    r"(作者是谁|谁写|谁撰写|谁执笔|谁的文章|署名|落款|哪位作者|哪位记者|记者是谁)|"
+    r"\bwho (wrote|writes|authored|is the author)\b|\bauthor of\b"
+)
 _ORDINAL = re.compile(
     r"第([一二三四五六七八九十两]{1,3}|\d{1,2})个?(?:部[分份]|点|条|节|段|方面|章)"
 )
@@ -48,6 +64,11 @@ def asks_heading(question: str) -> bool:
     """Whether the question asks for a heading or a headline (answers.py answers with one)."""
     norm = normalize(question)
     return bool(ASKS_HEADING.search(norm) or _ASKS_HEADING_EN.search(norm))
+
+
+def asks_author(question: str) -> bool:
+    """Whether the question asks who wrote it (署名是谁, who wrote): a byline answers it."""
+    return bool(_ASKS_AUTHOR.search(normalize(question)))
 
 
 def structure_words(question: str) -> list[str]:
@@ -140,3 +161,41 @@ def heading_first(
         return ranked
     at = next(k for k, (i, _) in enumerate(ranked) if i == target)
     return [(target, ranked[0][1]), *ranked[:at], *ranked[at + 1 :]]
+
+
+def signed(p: StoredPassage) -> bool:
+    """Whether a passage says who wrote its article: a byline line, or a news lead naming
+    its reporter (本报讯（记者 符瑶）)."""
+    return has_byline(p.text) or names_author(p.text)
+
+
+def byline_passage(top: StoredPassage, document: Sequence[StoredPassage]) -> StoredPassage | None:
+    """The passage of `top`'s document that says who wrote `top`'s article.
+
+    A byline is printed at an article's end or at the foot of a newspaper page, far from
+    what the question matched. On a page of several articles, the article is the one whose
+    headline heads `top`'s section path; one signed passage in a document is the document's.
+    """
+    found = [p for p in document if p.doc_id == top.doc_id and signed(p)]
+    if len(found) == 1:
+        return found[0]
+    article = _article(path_labels(top.section))
+    same = [p for p in found if article and _article(path_labels(p.section)) == article]
+    return same[0] if len(same) == 1 else None
+
+
+def byline_first(
+    ranked: list[tuple[int, float]],
+    rows: Mapping[int, StoredPassage],
+    document: Sequence[StoredPassage],
+) -> list[tuple[int, float]]:
+    """For a question asking who wrote it: the fused ranking with the passage that says who
+    wrote the best passage's article moved to the top (from within WINDOW), scored as the
+    best. `document` is the best passage's document."""
+    if not ranked or ranked[0][0] not in rows:
+        return ranked
+    target = byline_passage(rows[ranked[0][0]], document)
+    at = next((k for k, (i, _) in enumerate(ranked[:WINDOW]) if target and i == target.id), 0)
+    if at == 0:
+        return ranked
+    return [(ranked[at][0], ranked[0][1]), *ranked[:at], *ranked[at + 1 :]]

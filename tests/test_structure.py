@@ -6,7 +6,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embeddings.store import StoredPassage
-from embeddings.structure import asked_ordinal, asks_heading, heading_first, heading_target
+from embeddings.structure import (
+    asked_ordinal,
+    asks_author,
+    asks_heading,
+    byline_first,
+    byline_passage,
+    heading_first,
+    heading_target,
+)
 
 
 @pytest.mark.parametrize(
@@ -148,3 +156,66 @@ def test_a_heading_question_about_something_else_is_still_refused(
 ) -> None:
     body = client.post("/ask", json={"question": question}).json()
     assert body["answer"] is None and "threshold" in body["reason"]
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("临汾那篇评论文章，署名是谁？", True),
+        ("这篇文章是谁执笔的？", True),
+        ("Who wrote the article on Linfen?", True),
+        ("学习宣传贯彻工作由谁负总责？", False),  # who is responsible, not who wrote it
+        ("衡量发展成效由谁说了算？", False),
+    ],
+)
+def test_asks_author(question: str, asks: bool) -> None:
+    assert asks_author(question) is asks
+
+
+def _signed(i: int, doc: str, section: str, text: str) -> StoredPassage:
+    return StoredPassage(i, f"p{i}", doc, i, "标题", section, text, 0, len(text))
+
+
+EDITORIAL = [
+    _signed(0, "a", "", "凝心聚力。"),
+    _signed(1, "a", "要强化督查", "严格考核。"),
+    _signed(2, "a", "要强化督查", "扶摇直上九万里。\n本报评论员"),
+]
+PAGE = [  # a newspaper page: each article's headline heads its passages' section paths
+    _signed(
+        10, "b", "坚定不移抓落实 › 一心一意优服务 › 一是提高站位抓落实", "一是提高站位抓落实。"
+    ),
+    _signed(11, "b", "坚定不移抓落实 › 一心一意优服务", "湘潭市委常委、市委秘书长 刘新华"),
+    _signed(12, "b", "谱写组织工作新篇章", "谱写组织工作新篇章\n湘潭市委常委、组织部部长 刘俊"),
+    _signed(13, "b", "刘志仁宣讲时强调", "本报讯（记者 符瑶）12月5日，刘志仁来到商会宣讲。"),
+    _signed(14, "b", "刘志仁宣讲时强调", "刘志仁勉励大家扎根湘潭勇作为。"),
+    _signed(15, "b", "", "市政协召开常委会议。"),
+]
+
+
+def test_the_passage_saying_who_wrote_the_best_passage_s_article() -> None:
+    assert byline_passage(EDITORIAL[0], EDITORIAL) is EDITORIAL[2]
+    assert byline_passage(PAGE[0], PAGE) is PAGE[1]
+    assert byline_passage(PAGE[4], PAGE) is PAGE[3]  # a news lead naming its reporter
+    assert byline_passage(PAGE[5], PAGE) is None  # no headline says whose it is
+    assert byline_passage(EDITORIAL[0], EDITORIAL[:2]) is None
+
+
+def test_a_question_asking_who_wrote_it_gets_the_byline_first() -> None:
+    rows = {p.id: p for p in PAGE}
+    ranked = [(10, 0.9), (12, 0.8), (11, 0.5), (15, 0.4)]
+    assert byline_first(ranked, rows, PAGE) == [(11, 0.9), (10, 0.9), (12, 0.8), (15, 0.4)]
+    # not when the best passage's article has no byline in the ranking, or is signed itself
+    assert byline_first([(10, 0.9), (12, 0.8)], rows, PAGE) == [(10, 0.9), (12, 0.8)]
+    assert byline_first([(11, 0.9), (10, 0.8)], rows, PAGE) == [(11, 0.9), (10, 0.8)]
+
+
+def test_hybrid_search_puts_the_byline_asked_for_first(seed_engine) -> None:
+    # The Linfen editorial is signed 本報評論員 at its very end; the question's words match
+    # its headline and opening.
+    question = "临汾那篇论学习宣传贯彻二十大精神的文章，署名是谁？"
+    signed = [p for p in seed_engine.all_passages() if p.text.rstrip().endswith("本報評論員")]
+    assert len(signed) == 1
+    for mode in ("dense", "lexical"):  # neither retriever ranks it first
+        assert seed_engine.search(question, 1, mode)[0].passage.passage_id != signed[0].passage_id
+    assert seed_engine.search(question, 5, "hybrid")[0].passage.passage_id == signed[0].passage_id
