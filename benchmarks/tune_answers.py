@@ -153,7 +153,7 @@ def main() -> int:
     )
     public = [v for k, v in tuning.items() if k != "seeds (dev)"]
     for th in (0.9, 0.95, 1.0, 1.05, 1.1):
-        for th_en in (0.74, 0.76, 0.77):
+        for th_en in (0.82, 0.84, 0.85, 0.86):
             cfg = replace(best, threshold=th, threshold_bridged=th_en)
             acc, ans = accuracy(dev, dev_c, cfg)
             pub = sum(accuracy(qs, cs, cfg)[1] for qs, cs in public) / len(public)

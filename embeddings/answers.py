@@ -97,7 +97,7 @@ class AnswerConfig:
     rank_decay: float = 0.15  # each step down the ranking costs a sentence this much
     restates: float = 0.25  # a heading with less new wording than this restates the question
     threshold: float = 0.95  # for questions with Chinese
-    threshold_bridged: float = 0.76  # without Chinese: the best sentence's meaning score
+    threshold_bridged: float = 0.85  # without Chinese: the best sentence's meaning score
 
 
 def candidate_spans(text: str) -> list[tuple[int, int]]:

@@ -337,6 +337,10 @@ class LexicalQuery:
     groups: list[Group]
     bridged: bool = False
 
+    def words(self) -> str:
+        """A bridged query's Chinese words, one string ("" for a Chinese query)."""
+        return " ".join(w for g in self.groups for w in g) if self.bridged else ""
+
     def tokens(self, tokenizer: Tokenizer) -> list[str]:
         """All the search tokens, groups flattened."""
         if not self.bridged:

@@ -124,6 +124,9 @@ def test_only_questions_without_chinese_are_bridged() -> None:
     tokens = english.tokens(tok)
     assert {"杨真平", "政协", "主席"} <= set(tokens)
     assert "which" not in tokens and "is" not in tokens
+    # what the dense side reads besides the question (searcher._with_words)
+    assert chinese.words() == ""
+    assert set(english.words().split()) >= {"杨真平", "政协", "主席"}
 
 
 def test_a_word_with_many_translations_counts_once() -> None:
