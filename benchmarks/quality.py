@@ -271,13 +271,21 @@ def main() -> int:
             for size in sizes
         }
         best = max(sizes, key=lambda size: (mean[size], -abs(size - base.chunk_chars)))
+        n = rows[base.chunk_chars]["seeds (dev)"]["modes"]["hybrid"].get("n", 0)
+        ahead = round((mean[best] - mean[base.chunk_chars]) * n) if n else None
+        verdict = f"Best: {best} characters; the default `CHUNK_CHARS` is {base.chunk_chars}."
+        if best != base.chunk_chars and ahead is not None and ahead <= 1:
+            verdict += (
+                f" {best} is ahead by {ahead} question of {n}, within noise, so the default "
+                "stays (every index and cache would be rebuilt for it)."
+            )
         md += [
             "",
             "Hybrid hit@1 on " + ", ".join(tuning) + " (the held-out questions and the public "
             "test halves are not used to choose): "
             + ", ".join(f"{size}: {mean[size]:.3f}" for size in sizes)
             + ". "
-            f"Best: {best} characters; the default `CHUNK_CHARS` is {base.chunk_chars}.",
+            + verdict,
         ]
     for tuned in ("lexical.md", "fusion.md"):  # tune_lexical.py, tune_fusion.py
         if (RESULTS / tuned).exists():
