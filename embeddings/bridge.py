@@ -280,8 +280,10 @@ def bridge(query: str, corpus: CorpusText, per_term: int = 3) -> Bridged:
                 continue
             head, last = " ".join(words[i : i + n - 1]), words[i + n - 1]
             keys = [f"{head} {lemma}".strip() for lemma in _lemmas(last)]
-            found = [(r, normalize(w)) for k in keys for r, w in table.get(k, [])]
-            found = [(r, w) for r, w in found if len(w) >= MIN_CHARS and corpus.count(w)]
+            glosses = [(r, normalize(w)) for k in keys for r, w in table.get(k, [])]
+            found = [(r, w) for r, w in glosses if len(w) >= MIN_CHARS and corpus.count(w)]
+            if not found and n == 1:  # investors → 投资者, which the corpus says as 投资
+                found = [(r, b) for r, w in glosses if (b := _stem(w)) and corpus.count(b)]
             if found:
                 best = sorted(found, key=lambda x: (x[0], -corpus.count(x[1])))
                 terms[" ".join(words[i : i + n])] = list(dict.fromkeys(w for _, w in best))[
@@ -294,6 +296,14 @@ def bridge(query: str, corpus: CorpusText, per_term: int = 3) -> Bridged:
                 missed.append(words[i])
         i += 1
     return Bridged(terms, names, missed)
+
+
+_SUFFIXES = "者人家员性化式型"
+
+
+def _stem(word: str) -> str:
+    """A word without its agent or abstract suffix (投资者 → 投资), when two characters stay."""
+    return word[:-1] if len(word) >= 3 and word[-1] in _SUFFIXES else ""
 
 
 def _may_be_name(word: str, syllables: frozenset[str]) -> bool:

@@ -183,3 +183,14 @@ def test_a_question_typed_in_full_width_letters_is_bridged_too() -> None:
     assert is_foreign(question)
     found = bridge(question, corpus())
     assert found.names == {"Leiyang": "耒阳"} and "industries" in found.terms
+
+
+def test_a_translation_the_corpus_says_without_its_suffix_is_found_by_its_stem() -> None:
+    # CC-CEDICT gives investor → 投资者, 投资人; the text says 投资 (an agent or abstract
+    # suffix dropped, two characters left)
+    near = ["加快引进一批外资项目，扩大有效投资。"]
+    found = bridge("Which investors does Leiyang attract?", CorpusText(near, tok))
+    assert found.terms.get("investors") == ["投资"]
+    # a translation the corpus has as it is keeps its suffix
+    whole = bridge("Which investors does Leiyang attract?", CorpusText(["投资者纷纷到来。"], tok))
+    assert "投资者" in whole.terms["investors"]
