@@ -283,7 +283,7 @@ def bridge(query: str, corpus: CorpusText, per_term: int = 3) -> Bridged:
             glosses = [(r, normalize(w)) for k in keys for r, w in table.get(k, [])]
             found = [(r, w) for r, w in glosses if len(w) >= MIN_CHARS and corpus.count(w)]
             if not found and n == 1:  # investors → 投资者, which the corpus says as 投资
-                found = [(r, b) for r, w in glosses if (b := _stem(w)) and corpus.count(b)]
+                found = [(r, s) for r, w in glosses if (s := _stem(w)) and corpus.count(s)]
             if found:
                 best = sorted(found, key=lambda x: (x[0], -corpus.count(x[1])))
                 terms[" ".join(words[i : i + n])] = list(dict.fromkeys(w for _, w in best))[
