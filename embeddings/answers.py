@@ -194,12 +194,14 @@ def candidates(
     sentences: Mapping[int, Sentences],
     tokenizer: Tokenizer,
     passages: int = 3,
+    signer: int | None = None,
 ) -> list[Candidate]:
     """Every candidate sentence of the top passages with its feature scores.
 
     `qv` is the question's vector and `sentences` each passage's candidate spans with their
     vectors, stored at index time, so answering embeds nothing but the question (once, for
-    search and answer alike).
+    search and answer alike; an English one with its bridged words, searcher._with_words).
+    When `signer` (a passage id) is given, only its byline answers who wrote the article.
     """
     spans: list[tuple[int, int, int]] = []
     vectors: list[np.ndarray] = []
@@ -264,7 +266,10 @@ def candidates(
                 focus=sum(t in norm for t in focus) / len(focus) if focus else 0.0,
                 heading=heading,
                 novelty=novelty(text, wording),
-                asked=wanted or author and names_author(text),
+                asked=wanted
+                or author
+                and names_author(text)
+                and signer in (None, hits[i].passage.id),
                 expects=float(not heading and value is not None and bool(value.search(norm))),
             )
         )
@@ -336,12 +341,14 @@ def extract_answer(
     sentences: Mapping[int, Sentences],
     tokenizer: Tokenizer,
     config: AnswerConfig | None = None,
+    signer: int | None = None,
 ) -> tuple[Answer | None, str]:
-    """The best answer and why; (None, reason) when nothing clears the threshold."""
+    """The best answer and why; (None, reason) when nothing clears the threshold. `signer`
+    is the passage with the byline of the article asked about, when it is known."""
     config = config or AnswerConfig()
     if not hits:
         return None, "no passage matched the question"
-    cands = candidates(question, hits, qv, sentences, tokenizer, config.passages)
+    cands = candidates(question, hits, qv, sentences, tokenizer, config.passages, signer)
     if not cands:
         return None, "the top passages hold no complete sentence"
     has_chinese = bool(_HAN.search(question))

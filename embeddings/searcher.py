@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -44,6 +44,14 @@ MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
 
 class TooManyDocumentsError(ValueError):
     """A document filter longer than the engine accepts."""
+
+
+class _Asked(NamedTuple):
+    """A question prepared for /ask."""
+
+    ranking: np.ndarray  # the vector that ranks passages in the asked mode
+    lexical: LexicalQuery | None  # the BM25 query (None in dense mode)
+    scoring: np.ndarray  # the vector sentences are scored with: the hybrid one in any mode
 
 
 @dataclass(frozen=True)
@@ -138,16 +146,15 @@ class Searcher:
         out: np.ndarray = (mixed / np.linalg.norm(mixed)).astype(np.float32)
         return out
 
-    def _question(
-        self, question: str, mode: Mode, doc_ids: Sequence[str] | None
-    ) -> tuple[np.ndarray, LexicalQuery | None, np.ndarray]:
+    def _question(self, question: str, mode: Mode, doc_ids: Sequence[str] | None) -> _Asked:
         """For /ask: the vector that ranks, the BM25 query, and the vector the sentences are
         scored with, which is the hybrid one in any mode, so one threshold holds for all."""
         qv = self._encode([question])[0]
         foreign = is_foreign(question)
         lexical = self._lexical_queries([question], [qv], "hybrid" if foreign else mode, doc_ids)[0]
         scored = self._with_words(qv, lexical)
-        return (scored if mode == "hybrid" else qv), (None if mode == "dense" else lexical), scored
+        ranking = scored if mode == "hybrid" else qv
+        return _Asked(ranking, None if mode == "dense" else lexical, scored)
 
     def _query_vectors(self, queries: Sequence[str], mode: Mode) -> list[np.ndarray | None]:
         """The queries' vectors, before any read lock (a write may be waiting on it). In lexical
@@ -238,7 +245,8 @@ class Searcher:
                     ranked = heading_first(query, ranked, rows)
                 elif asks_author(query) and ranked:  # and who wrote it, its byline
                     rows = self.backend.by_ids([i for i, _ in ranked[: max(WINDOW, k)]])
-                    if top := rows.get(ranked[0][0]):
+                    top = rows.get(ranked[0][0])
+                    if top and any(signed(p) for p in rows.values() if p.doc_id == top.doc_id):
                         document = self.backend.passages(top.doc_id)
                         ranked = byline_first(ranked, rows, document)
                 ranked = ranked[:k]
@@ -337,32 +345,40 @@ class Searcher:
         The question is embedded once (an English one also by its bridged words), for the
         search and for scoring the sentences, whose vectors were stored at index time.
         """
-        ranking, lexical, scored = self._question(question, mode, doc_ids)
+        asked = self._question(question, mode, doc_ids)
         with self.backend.reading():
-            hits = self._rank([question], [ranking], [lexical], k, mode, doc_ids)[0]
-            read = self._answer_passages(question, hits)
+            hits = self._rank([question], [asked.ranking], [asked.lexical], k, mode, doc_ids)[0]
+            read, signer = self._answer_passages(question, hits)
             sentences = self.backend.sentences([h.passage.id for h in read])
         config = replace(self.config.answers, passages=len(read))
-        answer, reason = extract_answer(question, read, scored, sentences, self.tokenizer, config)
+        answer, reason = extract_answer(
+            question, read, asked.scoring, sentences, self.tokenizer, config, signer
+        )
         return AskResult(answer, reason, hits)
 
-    def _answer_passages(self, question: str, hits: list[Hit]) -> list[Hit]:
+    def _answer_passages(self, question: str, hits: list[Hit]) -> tuple[list[Hit], int | None]:
         """The passages the answer is read from: the top few and, for a question asking who
-        wrote it, the one holding the top document's byline, wherever it is printed."""
+        wrote it, the one that says who wrote the best passage's article, wherever it is
+        printed; and that passage's id (None when it is not known), whose byline alone
+        answers (not another article's reporter among the top passages)."""
         top = hits[: self.config.answers.passages]
-        if not top or not asks_author(question) or any(signed(h.passage) for h in top):
-            return top
+        if not top or not asks_author(question):
+            return top, None
         first = top[0].passage
         byline = byline_passage(first, self.backend.passages(first.doc_id))
-        return top + [Hit(byline, 0.0)] if byline else top
+        if byline is None:
+            return top, None
+        if any(h.passage.id == byline.id for h in top):
+            return top, byline.id
+        return [*top, Hit(byline, 0.0)], byline.id
 
     def answer_candidates(self, question: str, hits: list[Hit]) -> list[Candidate]:
         """Every scored candidate sentence of `hits` (for tuning the answer weights)."""
-        qv = self._question(question, "hybrid", None)[2]
+        scoring = self._question(question, "hybrid", None).scoring
         with self.backend.reading():
-            read = self._answer_passages(question, hits)
+            read, signer = self._answer_passages(question, hits)
             sentences = self.backend.sentences([h.passage.id for h in read])
-        return candidates(question, read, qv, sentences, self.tokenizer, len(read))
+        return candidates(question, read, scoring, sentences, self.tokenizer, len(read), signer)
 
 
 def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:

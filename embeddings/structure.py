@@ -44,7 +44,8 @@ _ASKS_HEADING_EN = re.compile(
 _ASKS_PART_RE = re.compile(_ASKS_PART)
 # A question asking who wrote it.
 _ASKS_AUTHOR = re.compile(
-    r"(作者是谁|谁写|谁撰写|谁执笔|谁的文章|署名|落款|哪位作者|哪位记者|记者是谁)|"
+    r"(作者是谁|谁写|谁撰写|谁执笔|谁的文章|署名[是为]?(谁|什么|哪)|落款[是为]?谁|谁署名|"
+    r"哪位作者|哪位记者|记者是谁)|"
     r"\bwho (wrote|writes|authored|is the author)\b|\bauthor of\b"
 )
 _ORDINAL = re.compile(
@@ -154,12 +155,17 @@ def heading_target(
 def heading_first(
     question: str, ranked: list[tuple[int, float]], rows: Mapping[int, StoredPassage]
 ) -> list[tuple[int, float]]:
-    """The fused ranking with the asked heading's passage moved to the top, scored as the
-    best, so scores still fall down the list."""
+    """The fused ranking with the asked heading's passage moved to the top."""
     target = heading_target(question, [i for i, _ in ranked], rows)
-    if target is None:
+    return ranked if target is None else _promote(ranked, target)
+
+
+def _promote(ranked: list[tuple[int, float]], target: int) -> list[tuple[int, float]]:
+    """`ranked` with `target` (if among its first WINDOW) moved to the top, scored as the
+    best, so scores still fall down the list."""
+    at = next((k for k, (i, _) in enumerate(ranked[:WINDOW]) if i == target), 0)
+    if at == 0:
         return ranked
-    at = next(k for k, (i, _) in enumerate(ranked) if i == target)
     return [(target, ranked[0][1]), *ranked[:at], *ranked[at + 1 :]]
 
 
@@ -173,15 +179,20 @@ def byline_passage(top: StoredPassage, document: Sequence[StoredPassage]) -> Sto
     """The passage of `top`'s document that says who wrote `top`'s article.
 
     A byline is printed at an article's end or at the foot of a newspaper page, far from
-    what the question matched. On a page of several articles, the article is the one whose
-    headline heads `top`'s section path; one signed passage in a document is the document's.
+    what the question matched. On a page of several articles, it is the one whose article
+    path (headline › subheading) heads `top`'s section path, the longest if several do; a
+    document with one signed passage, its last, is signed by it (an editorial, a speech).
     """
     found = [p for p in document if p.doc_id == top.doc_id and signed(p)]
-    if len(found) == 1:
-        return found[0]
-    article = _article(path_labels(top.section))
-    same = [p for p in found if article and _article(path_labels(p.section)) == article]
-    return same[0] if len(same) == 1 else None
+    path = path_labels(top.section)
+    heads = {p.id: _article(path_labels(p.section)) for p in found}
+    over = [p for p in found if heads[p.id] and path[: len(heads[p.id])] == heads[p.id]]
+    if over:
+        longest = max(len(heads[p.id]) for p in over)
+        over = [p for p in over if len(heads[p.id]) == longest]
+        return over[0] if len(over) == 1 else None
+    last = max((p.ord for p in document if p.doc_id == top.doc_id), default=-1)
+    return found[0] if len(found) == 1 and found[0].ord == last else None
 
 
 def byline_first(
@@ -190,12 +201,8 @@ def byline_first(
     document: Sequence[StoredPassage],
 ) -> list[tuple[int, float]]:
     """For a question asking who wrote it: the fused ranking with the passage that says who
-    wrote the best passage's article moved to the top (from within WINDOW), scored as the
-    best. `document` is the best passage's document."""
-    if not ranked or ranked[0][0] not in rows:
-        return ranked
-    target = byline_passage(rows[ranked[0][0]], document)
-    at = next((k for k, (i, _) in enumerate(ranked[:WINDOW]) if target and i == target.id), 0)
-    if at == 0:
-        return ranked
-    return [(ranked[at][0], ranked[0][1]), *ranked[:at], *ranked[at + 1 :]]
+    wrote the best passage's article moved to the top (from within WINDOW). `document` is
+    the best passage's document."""
+    top = rows.get(ranked[0][0]) if ranked else None
+    target = byline_passage(top, document) if top else None
+    return ranked if target is None else _promote(ranked, target.id)

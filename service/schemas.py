@@ -108,7 +108,10 @@ class AskRequest(BaseModel):
 
 class Answer(BaseModel):
     text: str = Field(description="The answering sentence or clause (at most 200 characters).")
-    passage_id: str
+    passage_id: str = Field(
+        description="The passage holding the answer: one of `hits`, or for a question asking "
+        "who wrote an article, the passage with its byline wherever it is printed."
+    )
     start: int = Field(description="Offset of the answer in that passage's `text`.")
     end: int
     score: float

@@ -166,6 +166,10 @@ def test_a_heading_question_about_something_else_is_still_refused(
         ("Who wrote the article on Linfen?", True),
         ("学习宣传贯彻工作由谁负总责？", False),  # who is responsible, not who wrote it
         ("衡量发展成效由谁说了算？", False),
+        ("文章落款日期是哪天？", False),  # the date
+        ("人民日报发表了哪篇署名文章？", False),  # which article
+        ("这篇文章的署名是谁？", True),
+        ("What does the plan written by the commission say?", False),
     ],
 )
 def test_asks_author(question: str, asks: bool) -> None:
@@ -190,6 +194,9 @@ PAGE = [  # a newspaper page: each article's headline heads its passages' sectio
     _signed(13, "b", "刘志仁宣讲时强调", "本报讯（记者 符瑶）12月5日，刘志仁来到商会宣讲。"),
     _signed(14, "b", "刘志仁宣讲时强调", "刘志仁勉励大家扎根湘潭勇作为。"),
     _signed(15, "b", "", "市政协召开常委会议。"),
+    # an article whose parts are unnumbered subheadings under its headline › subheading
+    _signed(16, "b", "学习贯彻二十大精神 › 开创新局面 › 更加坚定地站稳人民立场", "站稳人民立场。"),
+    _signed(17, "b", "学习贯彻二十大精神 › 开创新局面", "湘潭市委常委、副市长 董巍"),
 ]
 
 
@@ -199,13 +206,25 @@ def test_the_passage_saying_who_wrote_the_best_passage_s_article() -> None:
     assert byline_passage(PAGE[4], PAGE) is PAGE[3]  # a news lead naming its reporter
     assert byline_passage(PAGE[5], PAGE) is None  # no headline says whose it is
     assert byline_passage(EDITORIAL[0], EDITORIAL[:2]) is None
+    assert byline_passage(PAGE[6], PAGE) is PAGE[7]  # its article's path heads the passage's
+
+
+def test_one_signed_article_on_a_page_signs_no_other() -> None:
+    page = [
+        _signed(0, "c", "政法工作新局面", "深学细悟笃行。"),
+        _signed(1, "c", "政法工作新局面", "湘潭市委常委、市委政法委书记 向敏"),
+        _signed(2, "c", "市政协召开常委会议", "会议为期一天。"),
+    ]
+    assert byline_passage(page[0], page) is page[1]
+    assert byline_passage(page[2], page) is None  # not its last passage: not the page's
 
 
 def test_a_question_asking_who_wrote_it_gets_the_byline_first() -> None:
     rows = {p.id: p for p in PAGE}
     ranked = [(10, 0.9), (12, 0.8), (11, 0.5), (15, 0.4)]
     assert byline_first(ranked, rows, PAGE) == [(11, 0.9), (10, 0.9), (12, 0.8), (15, 0.4)]
-    # not when the best passage's article has no byline in the ranking, or is signed itself
+    # not when the best passage's article has no byline in the ranking, or when the best
+    # passage is the byline
     assert byline_first([(10, 0.9), (12, 0.8)], rows, PAGE) == [(10, 0.9), (12, 0.8)]
     assert byline_first([(11, 0.9), (10, 0.8)], rows, PAGE) == [(11, 0.9), (10, 0.8)]
 
