@@ -239,7 +239,7 @@ class Searcher:
             elif mode == "lexical":
                 ranked = lexical[:k]
             else:
-                ranked = self.fuse(dense, lexical)
+                ranked = self.fuse(dense, lexical, bridged=lq is not None and lq.bridged)
                 if asks_part(query):  # a heading asked for comes first (structure.py)
                     rows = self.backend.by_ids([i for i, _ in ranked[: max(WINDOW, k)]])
                     ranked = heading_first(query, ranked, rows)
@@ -263,7 +263,11 @@ class Searcher:
         return [rows[i].text for i, _ in dense if i in rows]
 
     def fuse(
-        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+        self,
+        dense: list[tuple[int, float]],
+        lexical: list[tuple[int, float]],
+        *,
+        bridged: bool = False,
     ) -> list[tuple[int, float]]:
         c = self.config
         return fuse(
@@ -272,7 +276,7 @@ class Searcher:
             c.fusion,
             rrf_k=c.rrf_k,
             lexical_weight=c.lexical_weight,
-            mix_alpha=c.mix_alpha,
+            mix_alpha=c.mix_alpha_bridged if bridged else c.mix_alpha,
         )
 
     def _hits(

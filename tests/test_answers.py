@@ -507,3 +507,29 @@ def test_when_the_byline_is_known_another_article_s_reporter_does_not_answer() -
     assert unknown is not None and "王五" in unknown.text  # either names an author
     known, _ = extract_answer(question, hits, qv, sentences, tokenizer, signer=hits[1].passage.id)
     assert known is not None and known.text == "湘潭市委常委、组织部部长 刘俊"
+
+
+def test_an_english_question_is_fused_with_its_own_dense_share(seed_engine) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from embeddings.searcher import Searcher
+
+    own = seed_engine.searcher
+    config = replace(own.config, mix_alpha_bridged=1.0)
+    searcher = Searcher(own.backend, own.encoder, own.tokenizer, config)
+    question = "Which five industries is Leiyang building?"
+    vector = own._encode([question])[0]
+    words = own._lexical_queries([question], [vector], "hybrid", None)[0].words()
+    mixed = vector + own._encode([words])[0]
+    mixed /= np.linalg.norm(mixed)
+    with own.backend.reading():
+        dense = [i for i, _ in own.backend.dense_search(mixed.astype(np.float32), 5, None)]
+    # all of the mix on the dense side: the ranking is the dense one
+    assert [h.passage.id for h in searcher.search(question, 5, "hybrid")] == dense
+    assert [h.passage.id for h in own.search(question, 5, "hybrid")] != dense
+    # a Chinese question keeps the shared share
+    chinese = "耒阳着力打造哪五大产业？"
+    ours = [h.passage.id for h in searcher.search(chinese, 5, "hybrid")]
+    assert ours == [h.passage.id for h in own.search(chinese, 5, "hybrid")]
