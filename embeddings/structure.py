@@ -45,8 +45,10 @@ _ASKS_PART_RE = re.compile(_ASKS_PART)
 # A question asking who wrote it.
 _ASKS_AUTHOR = re.compile(
     r"(作者是谁|谁写|谁撰写|谁执笔|谁的文章|署名[是为]?(谁|什么|哪)|落款[是为]?谁|谁署名|"
-    r"哪位作者|哪位记者|记者是谁)|"
-    r"\bwho (wrote|writes|authored|is the author)\b|\bauthor of\b"
+    r"哪位作者|哪位记者|记者是谁|出自(谁|哪[位个]?\w{0,4}之手))|"
+    r"\bwho (wrote|writes|authored|reported|filed|is the author)\b|\bauthor of\b|"
+    r"\bwhich (reporter|journalist|writer|author)\b|"
+    r"\bwho signed\b.{0,40}\b(article|editorial|commentary|piece|story|report)"
 )
 _ORDINAL = re.compile(
     r"第([一二三四五六七八九十两]{1,3}|\d{1,2})个?(?:部[分份]|点|条|节|段|方面|章)"

@@ -170,6 +170,12 @@ def test_a_heading_question_about_something_else_is_still_refused(
         ("人民日报发表了哪篇署名文章？", False),  # which article
         ("这篇文章的署名是谁？", True),
         ("What does the plan written by the commission say?", False),
+        ("提出要站稳人民立场的那篇湘潭署名文章，出自哪位领导之手？", True),
+        ("这句话出自哪里？", False),
+        ("Who signed the Linfen newspaper commentary on the Congress?", True),
+        ("Who signed the agreement with Leiyang?", False),
+        ("Which reporter filed the story on the CPPCC meeting?", True),
+        ("Who reported the story about the Party secretary's visit?", True),
     ],
 )
 def test_asks_author(question: str, asks: bool) -> None:
