@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import RESULTS, seed_questions  # noqa: I001
+from common import RESULTS, TIMED_QUESTIONS, seed_questions  # noqa: I001
 from serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def ratios(rows: list[dict]) -> list[str]:
 
 
 async def measure(url: str, clients: list[int], seconds: float) -> list[dict]:
-    questions = [q.question for q in seed_questions("seeds (dev)")]
+    questions = [q.question for q in seed_questions("seeds (dev)")][:TIMED_QUESTIONS]
     async with httpx.AsyncClient(base_url=url, timeout=60) as c:  # warm every path once
         for path, mode in TARGETS:
             key = "question" if path == "/ask" else "query"

