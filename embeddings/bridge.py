@@ -8,8 +8,9 @@ to the names the corpus itself spells. Only translations the question's neighbou
 contains are kept (the passages the dense model ranks highest for it, whatever the corpus's
 size), and BM25 scores each English word by its best translation over the whole corpus, so a
 word with three translations counts once (a structured query, as cross-language retrieval
-does it). This changes the lexical query only: the dense model still reads the question as
-written. Below, "the corpus" of a lookup is the passages it is given (`CorpusText`).
+does it). In hybrid search the dense side reads these Chinese words beside the question
+(searcher._with_words); dense mode reads the question as written. Below, "the corpus" of a
+lookup is the passages it is given (`CorpusText`).
 
 Over 300 lines on purpose: the dictionary, the pinyin matching of names and the query built
 from them are one lookup; apart, they would share their private tables.

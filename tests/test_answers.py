@@ -74,18 +74,24 @@ def test_english_question_works_through_the_dense_model(client: TestClient) -> N
     assert any("童車" in h["text"] for h in r.json()["hits"])
 
 
+def _with_words(searcher, question: str):
+    """The question's own vector, its bridged words, and the normalised mean of the vectors
+    of both, computed here apart from Searcher._with_words."""
+    import numpy as np
+
+    own = searcher._encode([question])[0]
+    words = searcher._lexical_queries([question], [own], "hybrid", None)[0].words()
+    mixed = own + searcher._encode([words])[0]
+    return own, words, (mixed / np.linalg.norm(mixed)).astype(np.float32)
+
+
 def test_an_english_question_s_dense_side_reads_its_bridged_words(seed_engine) -> None:
     """The model matches Chinese words to Chinese text far better than English: in hybrid
     search an English question's vector is the mean of its own and its bridged words'."""
-    import numpy as np
-
     searcher = seed_engine.searcher
     question = "Which five industries is Leiyang building?"
-    own = searcher._encode([question])[0]
-    words = searcher._lexical_queries([question], [own], "hybrid", None)[0].words()
+    own, words, mixed = _with_words(searcher, question)
     assert "耒阳" in words and "产业" in words
-    mixed = own + searcher._encode([words])[0]
-    mixed /= np.linalg.norm(mixed)
     for mode, vector in (("hybrid", mixed), ("dense", own)):
         top = [h for h in seed_engine.search(question, 3, mode) if "dense" in h.scores]
         assert top
@@ -512,20 +518,15 @@ def test_when_the_byline_is_known_another_article_s_reporter_does_not_answer() -
 def test_an_english_question_is_fused_with_its_own_dense_share(seed_engine) -> None:
     from dataclasses import replace
 
-    import numpy as np
-
     from embeddings.searcher import Searcher
 
     own = seed_engine.searcher
     config = replace(own.config, mix_alpha_bridged=1.0)
     searcher = Searcher(own.backend, own.encoder, own.tokenizer, config)
     question = "Which five industries is Leiyang building?"
-    vector = own._encode([question])[0]
-    words = own._lexical_queries([question], [vector], "hybrid", None)[0].words()
-    mixed = vector + own._encode([words])[0]
-    mixed /= np.linalg.norm(mixed)
+    mixed = _with_words(own, question)[2]
     with own.backend.reading():
-        dense = [i for i, _ in own.backend.dense_search(mixed.astype(np.float32), 5, None)]
+        dense = [i for i, _ in own.backend.dense_search(mixed, 5, None)]
     # all of the mix on the dense side: the ranking is the dense one
     assert [h.passage.id for h in searcher.search(question, 5, "hybrid")] == dense
     assert [h.passage.id for h in own.search(question, 5, "hybrid")] != dense

@@ -182,27 +182,23 @@ def test_asks_author(question: str, asks: bool) -> None:
     assert asks_author(question) is asks
 
 
-def _signed(i: int, doc: str, section: str, text: str) -> StoredPassage:
-    return StoredPassage(i, f"p{i}", doc, i, "标题", section, text, 0, len(text))
-
-
 EDITORIAL = [
-    _signed(0, "a", "", "凝心聚力。"),
-    _signed(1, "a", "要强化督查", "严格考核。"),
-    _signed(2, "a", "要强化督查", "扶摇直上九万里。\n本报评论员"),
+    passage(0, "a", "", "凝心聚力。"),
+    passage(1, "a", "要强化督查", "严格考核。"),
+    passage(2, "a", "要强化督查", "扶摇直上九万里。\n本报评论员"),
 ]
 PAGE = [  # a newspaper page: each article's headline heads its passages' section paths
-    _signed(
+    passage(
         10, "b", "坚定不移抓落实 › 一心一意优服务 › 一是提高站位抓落实", "一是提高站位抓落实。"
     ),
-    _signed(11, "b", "坚定不移抓落实 › 一心一意优服务", "湘潭市委常委、市委秘书长 刘新华"),
-    _signed(12, "b", "谱写组织工作新篇章", "谱写组织工作新篇章\n湘潭市委常委、组织部部长 刘俊"),
-    _signed(13, "b", "刘志仁宣讲时强调", "本报讯（记者 符瑶）12月5日，刘志仁来到商会宣讲。"),
-    _signed(14, "b", "刘志仁宣讲时强调", "刘志仁勉励大家扎根湘潭勇作为。"),
-    _signed(15, "b", "", "市政协召开常委会议。"),
+    passage(11, "b", "坚定不移抓落实 › 一心一意优服务", "湘潭市委常委、市委秘书长 刘新华"),
+    passage(12, "b", "谱写组织工作新篇章", "谱写组织工作新篇章\n湘潭市委常委、组织部部长 刘俊"),
+    passage(13, "b", "刘志仁宣讲时强调", "本报讯（记者 符瑶）12月5日，刘志仁来到商会宣讲。"),
+    passage(14, "b", "刘志仁宣讲时强调", "刘志仁勉励大家扎根湘潭勇作为。"),
+    passage(15, "b", "", "市政协召开常委会议。"),
     # an article whose parts are unnumbered subheadings under its headline › subheading
-    _signed(16, "b", "学习贯彻二十大精神 › 开创新局面 › 更加坚定地站稳人民立场", "站稳人民立场。"),
-    _signed(17, "b", "学习贯彻二十大精神 › 开创新局面", "湘潭市委常委、副市长 董巍"),
+    passage(16, "b", "学习贯彻二十大精神 › 开创新局面 › 更加坚定地站稳人民立场", "站稳人民立场。"),
+    passage(17, "b", "学习贯彻二十大精神 › 开创新局面", "湘潭市委常委、副市长 董巍"),
 ]
 
 
@@ -217,9 +213,9 @@ def test_the_passage_saying_who_wrote_the_best_passage_s_article() -> None:
 
 def test_one_signed_article_on_a_page_signs_no_other() -> None:
     page = [
-        _signed(0, "c", "政法工作新局面", "深学细悟笃行。"),
-        _signed(1, "c", "政法工作新局面", "湘潭市委常委、市委政法委书记 向敏"),
-        _signed(2, "c", "市政协召开常委会议", "会议为期一天。"),
+        passage(0, "c", "政法工作新局面", "深学细悟笃行。"),
+        passage(1, "c", "政法工作新局面", "湘潭市委常委、市委政法委书记 向敏"),
+        passage(2, "c", "市政协召开常委会议", "会议为期一天。"),
     ]
     assert byline_passage(page[0], page) is page[1]
     assert byline_passage(page[2], page) is None  # not its last passage: not the page's
